@@ -1,0 +1,449 @@
+"""Compile a :class:`~asyncsim.network.Network` into flat arrays for the numba kernels.
+
+Connectivity is stored as *segments*: for every source (input channel or neuron) a list
+of ``(target_start, length, weight_offset)`` runs, each delivering
+``v[target_start + k] += value * weights[weight_offset + k]`` for ``k < length``.
+A dense row is one segment covering the whole target population (a SIMD-friendly
+contiguous add); a sparse synapse is a segment of length 1; a convolution is one
+segment per kernel row (or kernel tap), covering contiguous output channels.
+
+To make convolution segments contiguous, neurons of 3-D populations ``(C, H, W)`` are
+stored *channels-last* internally: internal index ``(h * W + w) * C + c``. All public
+results are mapped back to the logical (C-order, PyTorch) layout. Neurons are identified
+by a *global logical id*: population offset (declaration order) + logical flat index;
+ties between spikes generated in the same forward step are broken by this id.
+
+Weights are stored as float32 (what trainers export); membrane state is float64.
+Compilation is O(synapses) numpy work, done once per network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from .errors import AsyncsimError
+from .network import INPUT, Conv2d, Dense, Network, OneToOne, Projection, Sparse
+
+# population flag bits (kernels test these)
+F_REFR = 1  # refractory after a spike for the rest of the timestep
+F_SUB = 2  # reset by subtraction (else to v_reset)
+F_RDELAY = 4  # reset applied at the start of the next timestep
+F_SYN = 8  # has a synaptic current state
+F_VDIRECT = 16  # arriving currents change v in the same timestep
+F_DRIVEN = 32  # bias or synaptic carry: every neuron is updated at each timestep start
+
+
+class NetArrays(NamedTuple):
+    """Flat, kernel-facing description of a compiled network (fixed dtypes)."""
+
+    n_in: int
+    n_neurons: int
+    max_delay: int
+    out_pop: int
+    theta: np.ndarray  # f8[N] threshold (used for subtraction)
+    theta_cmp: np.ndarray  # f8[N] spike iff v > theta_cmp (theta, or just below for >=)
+    beta: np.ndarray  # f8[N]
+    alpha: np.ndarray  # f8[N]
+    syn_gain: np.ndarray  # f8[N]
+    v_reset: np.ndarray  # f8[N]
+    bias: np.ndarray  # f8[N]
+    lid: np.ndarray  # i8[N] global logical id (tie-break order)
+    pop_of: np.ndarray  # i8[N]
+    pop_start: np.ndarray  # i8[P+1]
+    pop_flags: np.ndarray  # i8[P]
+    pop_dropout: np.ndarray  # f8[P] refractory dropout
+    topo: np.ndarray  # i8[P] populations in topological order (layered mode)
+    src_ptr: np.ndarray  # i8[S+1] segments of source s: src_ptr[s] .. src_ptr[s+1]
+    src_split: np.ndarray  # i8[S] first delayed segment of source s
+    seg_tgt: np.ndarray  # i8[G] first target (internal neuron index)
+    seg_len: np.ndarray  # i8[G]
+    seg_w: np.ndarray  # i8[G] offset into weights
+    seg_pop: np.ndarray  # i8[G] target population
+    seg_nnz: np.ndarray  # i8[G] nonzero weights in the segment (synaptic ops per delivery)
+    seg_delay: np.ndarray  # i8[G] delay in timesteps (0 = immediate)
+    weights: np.ndarray  # f4[W]
+
+
+@dataclass
+class CompiledNetwork:
+    """A network compiled for the engine, plus the maps back to logical indices.
+
+    Attributes:
+        network: the source description.
+        arrays: the kernel-facing :class:`NetArrays`.
+        names: population names (declaration order).
+        shapes: population shapes.
+        starts: internal index of each population's first neuron (length P + 1).
+        to_logical: internal neuron index -> logical flat index within its population.
+        to_internal: global logical id (population offset + logical flat index) ->
+            internal neuron index.
+    """
+
+    network: Network
+    arrays: NetArrays
+    names: list[str]
+    shapes: list[tuple[int, ...]]
+    starts: np.ndarray
+    to_logical: np.ndarray
+    to_internal: np.ndarray
+
+    @property
+    def n_neurons(self) -> int:
+        return int(self.arrays.n_neurons)
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.arrays.n_in)
+
+    @property
+    def output_index(self) -> int:
+        return int(self.arrays.out_pop)
+
+    @property
+    def n_synapses(self) -> int:
+        """Nonzero synapses, a shared convolution weight counted once per use."""
+        return int(self.arrays.seg_nnz.sum())
+
+    def pop_index(self, name: str) -> int:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise AsyncsimError(f"no population named {name!r}") from None
+
+    def logical_order(self, p: int) -> np.ndarray:
+        """Internal indices of population ``p``'s neurons in logical (C-order) order."""
+        return self.to_internal[int(self.starts[p]) : int(self.starts[p + 1])]
+
+    def fan_out(self) -> np.ndarray:
+        """Nonzero synapses leaving each source (inputs first, then neurons, internal order)."""
+        a = self.arrays
+        per_seg = a.seg_nnz
+        out = np.zeros(a.n_in + a.n_neurons, dtype=np.int64)
+        src_of_seg = np.repeat(np.arange(a.n_in + a.n_neurons), np.diff(a.src_ptr))
+        np.add.at(out, src_of_seg, per_seg)
+        return out
+
+
+def _layout(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(to_logical, to_internal) for one population: channels-last for 3-D shapes."""
+    n = int(np.prod(shape))
+    if len(shape) != 3:
+        ident = np.arange(n, dtype=np.int64)
+        return ident, ident
+    c, h, w = shape
+    # internal (h, w, c) -> logical (c, h, w)
+    to_logical = np.arange(n, dtype=np.int64).reshape(c, h, w).transpose(1, 2, 0).ravel()
+    to_internal = np.empty(n, dtype=np.int64)
+    to_internal[to_logical] = np.arange(n, dtype=np.int64)
+    return to_logical, to_internal
+
+
+class _Builder:
+    """Accumulates segments and weights over all projections."""
+
+    def __init__(self) -> None:
+        self.src: list[np.ndarray] = []
+        self.tgt: list[np.ndarray] = []
+        self.length: list[np.ndarray] = []
+        self.woff: list[np.ndarray] = []
+        self.pop: list[np.ndarray] = []
+        self.delay: list[np.ndarray] = []
+        self.weights: list[np.ndarray] = []
+        self.nw = 0
+
+    def add_weights(self, w: np.ndarray) -> int:
+        off = self.nw
+        w32 = np.ascontiguousarray(w, dtype=np.float32).ravel()
+        self.weights.append(w32)
+        self.nw += w32.size
+        return off
+
+    def add(
+        self,
+        src: np.ndarray,
+        tgt: np.ndarray,
+        length: np.ndarray,
+        woff: np.ndarray,
+        pop: int,
+        delay: int,
+    ) -> None:
+        n = src.size
+        self.src.append(src.astype(np.int64))
+        self.tgt.append(tgt.astype(np.int64))
+        self.length.append(np.broadcast_to(length, (n,)).astype(np.int64))
+        self.woff.append(woff.astype(np.int64))
+        self.pop.append(np.full(n, pop, dtype=np.int64))
+        self.delay.append(np.full(n, delay, dtype=np.int64))
+
+
+def compile_network(net: Network) -> CompiledNetwork:
+    """Compile ``net`` into flat arrays. O(synapses) time and memory."""
+    if not isinstance(net, Network):
+        raise AsyncsimError(f"expected a Network, got {type(net).__name__}")
+    pops = net.populations
+    names = [p.name for p in pops]
+    shapes = [tuple(p.shape) for p in pops]
+    sizes = np.array([p.size for p in pops], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n = int(starts[-1])
+    n_in = net.n_inputs
+    index = {name: i for i, name in enumerate(names)}
+
+    to_logical = np.empty(n, dtype=np.int64)
+    to_internal = np.empty(n, dtype=np.int64)
+    per_pop_internal: list[np.ndarray] = []
+    for i, shp in enumerate(shapes):
+        tl, ti = _layout(shp)
+        a = int(starts[i])
+        to_logical[a : a + tl.size] = tl
+        to_internal[a : a + ti.size] = a + ti
+        per_pop_internal.append(ti)
+    lid = starts[np.repeat(np.arange(len(pops)), sizes)] + to_logical  # global logical id
+
+    def neuron_param(attr: str, default: float = 0.0) -> np.ndarray:
+        out = np.empty(n, dtype=np.float64)
+        for i, p in enumerate(pops):
+            val = getattr(p, attr)
+            arr = np.full(sizes[i], default) if val is None else np.asarray(val).ravel()
+            # logical -> internal order
+            out[starts[i] + per_pop_internal[i]] = arr
+        return out
+
+    theta = neuron_param("threshold")
+    theta_cmp = theta.copy()
+    flags = np.zeros(len(pops), dtype=np.int64)
+    dropout = np.zeros(len(pops), dtype=np.float64)
+    for i, p in enumerate(pops):
+        a, b = int(starts[i]), int(starts[i + 1])
+        if p.threshold_op == ">=":
+            # v >= theta  <=>  v > nextafter(theta, -inf), exactly, in float64
+            theta_cmp[a:b] = np.nextafter(theta[a:b], -np.inf)
+        f = 0
+        if p.refractory:
+            f |= F_REFR
+        if p.reset == "subtract":
+            f |= F_SUB
+        if p.reset_delay:
+            f |= F_RDELAY
+        if p.alpha is not None:
+            f |= F_SYN
+            if p.syn_immediate:
+                f |= F_VDIRECT
+            if np.any(np.asarray(p.syn_gain) != 0):
+                f |= F_DRIVEN
+        else:
+            f |= F_VDIRECT
+        if np.any(np.asarray(p.bias) != 0):
+            f |= F_DRIVEN
+        flags[i] = f
+        dropout[i] = p.refractory_dropout
+
+    topo = np.array([index[name] for name in net.topological_order()], dtype=np.int64)
+
+    b = _Builder()
+    for pr in net.projections:
+        _build_projection(pr, net, b, index, starts, per_pop_internal, n_in)
+
+    if b.src:
+        seg_src = np.concatenate(b.src)
+        seg_tgt = np.concatenate(b.tgt)
+        seg_len = np.concatenate(b.length)
+        seg_w = np.concatenate(b.woff)
+        seg_pop = np.concatenate(b.pop)
+        seg_delay = np.concatenate(b.delay)
+        weights = np.concatenate(b.weights)
+    else:
+        seg_src = seg_tgt = seg_len = seg_w = seg_pop = seg_delay = np.zeros(0, np.int64)
+        weights = np.zeros(0, np.float32)
+    # drop empty segments, then order by (source, immediate before delayed); the sort is
+    # stable, so within a source segments keep projection order (defines summation order)
+    keep = seg_len > 0
+    seg_src, seg_tgt, seg_len, seg_w, seg_pop, seg_delay = (
+        a[keep] for a in (seg_src, seg_tgt, seg_len, seg_w, seg_pop, seg_delay)
+    )
+    order = np.lexsort(((seg_delay > 0).astype(np.int64), seg_src))
+    seg_src, seg_tgt, seg_len, seg_w, seg_pop, seg_delay = (
+        a[order] for a in (seg_src, seg_tgt, seg_len, seg_w, seg_pop, seg_delay)
+    )
+    n_src = n_in + n
+    counts = np.bincount(seg_src, minlength=n_src)
+    src_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    imm_counts = np.bincount(seg_src[seg_delay == 0], minlength=n_src)
+    src_split = (src_ptr[:-1] + imm_counts).astype(np.int64)
+
+    # nonzero weights per segment, via a prefix sum over the weight array
+    nz = np.concatenate([[0], np.cumsum(weights != 0)]).astype(np.int64)
+    seg_nnz = nz[seg_w + seg_len] - nz[seg_w]
+
+    arrays = NetArrays(
+        n_in=int(n_in),
+        n_neurons=int(n),
+        max_delay=int(seg_delay.max()) if seg_delay.size else 0,
+        out_pop=int(index[net.output]),  # type: ignore[index]
+        theta=theta,
+        theta_cmp=theta_cmp,
+        beta=neuron_param("beta", 1.0),
+        alpha=neuron_param("alpha", 0.0),
+        syn_gain=neuron_param("syn_gain", 0.0),
+        v_reset=neuron_param("v_reset"),
+        bias=neuron_param("bias"),
+        lid=lid.astype(np.int64),
+        pop_of=np.repeat(np.arange(len(pops), dtype=np.int64), sizes),
+        pop_start=starts,
+        pop_flags=flags,
+        pop_dropout=dropout,
+        topo=topo,
+        src_ptr=src_ptr,
+        src_split=src_split,
+        seg_tgt=np.ascontiguousarray(seg_tgt),
+        seg_len=np.ascontiguousarray(seg_len),
+        seg_w=np.ascontiguousarray(seg_w),
+        seg_pop=np.ascontiguousarray(seg_pop),
+        seg_nnz=np.ascontiguousarray(seg_nnz),
+        seg_delay=np.ascontiguousarray(seg_delay),
+        weights=np.ascontiguousarray(weights, dtype=np.float32),
+    )
+    return CompiledNetwork(
+        network=net,
+        arrays=arrays,
+        names=names,
+        shapes=shapes,
+        starts=starts,
+        to_logical=to_logical,
+        to_internal=to_internal,
+    )
+
+
+def _source_ids(
+    source: str,
+    n_src: int,
+    index: dict[str, int],
+    starts: np.ndarray,
+    per_pop_internal: list[np.ndarray],
+    n_in: int,
+) -> np.ndarray:
+    """Unified source id for every logical source index (inputs first, then neurons)."""
+    if source == INPUT:
+        return np.arange(n_src, dtype=np.int64)
+    p = index[source]
+    return n_in + starts[p] + per_pop_internal[p]
+
+
+def _build_projection(
+    pr: Projection,
+    net: Network,
+    b: _Builder,
+    index: dict[str, int],
+    starts: np.ndarray,
+    per_pop_internal: list[np.ndarray],
+    n_in: int,
+) -> None:
+    tp = index[pr.target]
+    t0 = int(starts[tp])
+    t_int = per_pop_internal[tp]
+    src_shape = net.source_shape(pr.source)
+    n_src = int(np.prod(src_shape))
+    sid = _source_ids(pr.source, n_src, index, starts, per_pop_internal, n_in)
+    delay = int(getattr(pr, "delay", 0))
+    n_tgt = int(t_int.size)
+
+    if isinstance(pr, Dense):
+        # rows: source (logical), columns: target (internal order)
+        w = np.asarray(pr.weight)[np.argsort(t_int), :].T  # (n_src, n_tgt)
+        off = b.add_weights(w)
+        b.add(
+            sid,
+            np.full(n_src, t0),
+            np.int64(n_tgt),
+            off + np.arange(n_src, dtype=np.int64) * n_tgt,
+            tp,
+            delay,
+        )
+    elif isinstance(pr, (Sparse, OneToOne)):
+        if isinstance(pr, OneToOne):
+            s_idx = np.arange(n_src, dtype=np.int64)
+            t_idx = s_idx
+            w = np.broadcast_to(np.asarray(pr.weight, dtype=np.float64).ravel(), (n_src,))
+        else:
+            s_idx, t_idx, w = pr.source_index, pr.target_index, pr.weight
+        order = np.lexsort((t_int[t_idx], s_idx))
+        s_idx, t_idx, w = s_idx[order], t_idx[order], np.asarray(w)[order]
+        off = b.add_weights(w)
+        b.add(
+            sid[s_idx],
+            t0 + t_int[t_idx],
+            np.int64(1),
+            off + np.arange(w.size, dtype=np.int64),
+            tp,
+            delay,
+        )
+    elif isinstance(pr, Conv2d):
+        _build_conv(pr, src_shape, sid, t0, b, tp, delay)
+    else:  # pragma: no cover - guarded by Network validation
+        raise AsyncsimError(f"{pr.what}: unsupported projection type {type(pr).__name__}")
+
+
+def _build_conv(
+    pr: Conv2d,
+    src_shape: tuple[int, ...],
+    sid: np.ndarray,
+    t0: int,
+    b: _Builder,
+    tp: int,
+    delay: int,
+) -> None:
+    """Segments of a convolution onto a channels-last target.
+
+    Source (ci, iy, ix) reaches output (co, oy, ox) through tap (ky, kx) iff
+    ``iy + top - ky*dh = oy*sh`` and ``ix + left - kx*dw = ox*sw``. For one source and one
+    tap, the reachable outputs are the ``C_out / groups`` channels of its group at one
+    (oy, ox): contiguous in channels-last order. With stride 1, dilation 1 and one group,
+    consecutive taps kx reach consecutive ox, so a whole kernel row becomes one segment of
+    ``n_taps * C_out`` contiguous targets; the kernel is stored flipped along kx so that
+    weights run in the same order as targets.
+    """
+    c_in, h, w = src_shape
+    c_out, cig, kh, kw = pr.weight.shape
+    _, ho, wo = pr.output_shape(src_shape)
+    g = pr.groups
+    cog = c_out // g
+    top, _bottom, left, _right = pr.padding_lrtb((h, w))
+    sh, sw = pr.stride
+    dh, dw = pr.dilation
+    # flipped weights, layout (ci, ky, kx', co_in_group) with kx' = kw - 1 - kx
+    wt = np.empty((c_in, kh, kw, cog))
+    wsrc = np.asarray(pr.weight)
+    for ci in range(c_in):
+        gi = ci // cig
+        wt[ci] = wsrc[gi * cog : (gi + 1) * cog, ci - gi * cig, :, ::-1].transpose(1, 2, 0)
+    off = b.add_weights(wt)
+
+    ci, iy, ix = (
+        a.ravel() for a in np.meshgrid(np.arange(c_in), np.arange(h), np.arange(w), indexing="ij")
+    )
+    co0 = (ci // cig) * cog  # first output channel of the source's group
+    merge = sw == 1 and dw == 1 and g == 1
+    for ky in range(kh):
+        oy_num = iy + top - ky * dh
+        vy = (oy_num >= 0) & (oy_num % sh == 0) & (oy_num // sh < ho)
+        oy = oy_num // sh
+        if merge:
+            kx_hi = np.minimum(ix + left, kw - 1)
+            kx_lo = np.maximum(ix + left - wo + 1, 0)
+            ok = vy & (kx_lo <= kx_hi)
+            ox_min = ix + left - kx_hi
+            tgt = t0 + (oy * wo + ox_min) * c_out
+            length = (kx_hi - kx_lo + 1) * c_out
+            woff = off + ((ci * kh + ky) * kw + (kw - 1 - kx_hi)) * cog
+            b.add(sid[ok], tgt[ok], length[ok], woff[ok], tp, delay)
+        else:
+            for kx in range(kw):
+                ox_num = ix + left - kx * dw
+                ok = vy & (ox_num >= 0) & (ox_num % sw == 0) & (ox_num // sw < wo)
+                ox = ox_num // sw
+                tgt = t0 + (oy * wo + ox) * c_out + co0
+                woff = off + ((ci * kh + ky) * kw + (kw - 1 - kx)) * cog
+                b.add(sid[ok], tgt[ok], np.int64(cog), woff[ok], tp, delay)
