@@ -20,7 +20,16 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .compile import F_DRIVEN, F_RDELAY, F_REFR, F_SUB, F_SYN, F_VDIRECT, NetArrays
+from .compile import (
+    F_DRIVEN,
+    F_MULTI,
+    F_RDELAY,
+    F_REFR,
+    F_SUB,
+    F_SYN,
+    F_VDIRECT,
+    NetArrays,
+)
 
 P_FIFO = 0
 P_MOMENTUM = 1
@@ -104,7 +113,7 @@ def new_state(net: NetArrays, seed: int) -> SampleState:
     ctr = np.zeros(N_CTR, dtype=np.int64)
     ctr[C_FIRST_OUT:C_CORRECT] = -1
     return SampleState(
-        v=np.zeros(n),
+        v=net.v_init.copy(),
         syn=np.zeros(n),
         hold_v=np.zeros(n),
         hold_syn=np.zeros(n),
@@ -230,49 +239,108 @@ def _heap_pop(qk, qs, qsrc, qval, n):
     return src, val
 
 
+class Queue(NamedTuple):
+    """Pending entries (binary heap on (key, seq) for fifo/momentum, a plain pool for
+    random). ``src`` is a unified source id (inputs first), ``val`` the delivered count."""
+
+    key: np.ndarray  # f8
+    seq: np.ndarray  # i8
+    src: np.ndarray  # i8
+    val: np.ndarray  # f8
+
+
+class Scratch(NamedTuple):
+    """Per-chunk work arrays. ``k`` holds the small counters (see K_*)."""
+
+    newspk: np.ndarray  # i8[N] neurons that crossed threshold in this step
+    ncount: np.ndarray  # i8[N] their spike counts (1 unless multi_spike)
+    vspk: np.ndarray  # f8[N] their potential at the spike (momentum key)
+    keys: np.ndarray  # i8[N] sort keys (global logical id)
+    refl: np.ndarray  # i8[N] refractory neurons of this timestep
+    nref_pop: np.ndarray  # i8[P] refractory neurons per population in this timestep
+    ts_start: np.ndarray  # i8[cap] touched runs of this step (partial populations)
+    ts_len: np.ndarray
+    ts_pop: np.ndarray
+    k: np.ndarray  # i8[3] counters
+
+
+K_TOUCH = 0  # touched runs in this step
+K_NEW = 1  # spikes generated in this step
+K_REFL = 2  # refractory neurons in this timestep
+
+
+def new_queue(capacity: int = 64) -> Queue:
+    return Queue(
+        np.empty(capacity),
+        np.empty(capacity, np.int64),
+        np.empty(capacity, np.int64),
+        np.empty(capacity),
+    )
+
+
 @njit(cache=True, nogil=True)
-def _grow_f8(a, need):
-    if need <= a.shape[0]:
-        return a
+def _grown(a, need):
     b = np.empty(max(need, 2 * a.shape[0] + 16), dtype=a.dtype)
     b[: a.shape[0]] = a
     return b
 
 
 @njit(cache=True, nogil=True)
-def _grow_i8(a, need):
-    if need <= a.shape[0]:
-        return a
-    b = np.empty(max(need, 2 * a.shape[0] + 16), dtype=a.dtype)
-    b[: a.shape[0]] = a
-    return b
+def _reserve_queue(q, need):
+    """The queue with room for ``need`` entries (amortised O(1))."""
+    if need <= q.key.shape[0]:
+        return q
+    return Queue(_grown(q.key, need), _grown(q.seq, need), _grown(q.src, need), _grown(q.val, need))
+
+
+@njit(cache=True, nogil=True)
+def _reserve_touch(sc, extra):
+    """Scratch with room for ``extra`` more touched runs in this step."""
+    need = sc.k[K_TOUCH] + extra
+    if need <= sc.ts_start.shape[0]:
+        return sc
+    return Scratch(
+        sc.newspk,
+        sc.ncount,
+        sc.vspk,
+        sc.keys,
+        sc.refl,
+        sc.nref_pop,
+        _grown(sc.ts_start, need),
+        _grown(sc.ts_len, need),
+        _grown(sc.ts_pop, need),
+        sc.k,
+    )
 
 
 @njit(cache=True, nogil=True)
 def _grow_ev(a, need):
     if need <= a.shape[0]:
         return a
-    b = np.empty((max(need, 2 * a.shape[0] + 64), 3), dtype=a.dtype)
+    b = np.empty((max(need, 2 * a.shape[0] + 64), a.shape[1]), dtype=a.dtype)
     b[: a.shape[0]] = a
     return b
 
 
 # --------------------------------------------------------------------------- delivery
 @njit(cache=True, nogil=True)
-def _deliver(
-    net, s, val, t, stepid, st, syn_row, ts_start, ts_len, ts_pop, ntouch, track, reactivity
-):
-    """Deliver source ``s`` (unified id) with value ``val`` to all its targets.
+def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
+    """Deliver source ``s`` (unified id) with count/value ``val`` to all its targets.
 
-    Immediate segments add ``val * w`` to v (and/or the synaptic state); delayed segments
-    add into the ring buffer slot of timestep ``t + delay``. Touched targets are registered
-    for threshold evaluation (a whole population with one stamp, partial runs in the
-    ts_* lists, whose capacity the caller ensures). Returns (ntouch, synaptic ops).
+    Immediate segments add ``val * w`` to v (and/or the synaptic state) at once; delayed
+    segments add into the ring slot of timestep ``t + delay``. Touched targets are
+    registered for threshold evaluation: a whole population with one stamp, partial runs
+    in the touched list (capacity reserved by the caller). Synaptic operations (nonzero
+    synapses, times the count for network spikes) are added to ``row`` by target
+    population and returned. O(total segment length).
     """
     v = st.v
     syn = st.syn
     w = net.weights
     ops = 0
+    mult = 1
+    if s >= net.n_in:
+        mult = int(val)  # a network event of count n is n spikes
     g1 = net.src_split[s]
     for g in range(net.src_ptr[s], g1):
         tg = net.seg_tgt[g]
@@ -280,8 +348,8 @@ def _deliver(
         w0 = net.seg_w[g]
         p = net.seg_pop[g]
         fl = net.pop_flags[p]
-        nnz = net.seg_nnz[g]
-        syn_row[p] += nnz
+        nnz = net.seg_nnz[g] * mult
+        row[p] += nnz
         ops += nnz
         if fl & F_SYN:
             for k in range(ln):
@@ -297,41 +365,45 @@ def _deliver(
                 if ln == net.pop_start[p + 1] - net.pop_start[p]:
                     st.pop_full[p] = stepid
                 else:
-                    ts_start[ntouch] = tg
-                    ts_len[ntouch] = ln
-                    ts_pop[ntouch] = p
-                    ntouch += 1
+                    i = sc.k[K_TOUCH]
+                    sc.ts_start[i] = tg
+                    sc.ts_len[i] = ln
+                    sc.ts_pop[i] = p
+                    sc.k[K_TOUCH] = i + 1
         if reactivity:
             recv = st.recv
             for k in range(ln):
                 recv[tg + k] += 1
-    d_max = net.max_delay
-    if g1 < net.src_ptr[s + 1]:
+    g2 = net.src_ptr[s + 1]
+    if g1 < g2:
         n = net.n_neurons
         ring = st.ring
-        for g in range(g1, net.src_ptr[s + 1]):
+        for g in range(g1, g2):
             tg = net.seg_tgt[g]
-            ln = net.seg_len[g]
             w0 = net.seg_w[g]
-            base = ((t + net.seg_delay[g]) % d_max) * n
-            syn_row[net.seg_pop[g]] += net.seg_nnz[g]
-            ops += net.seg_nnz[g]
-            for k in range(ln):
+            base = ((t + net.seg_delay[g]) % net.max_delay) * n
+            nnz = net.seg_nnz[g] * mult
+            row[net.seg_pop[g]] += nnz
+            ops += nnz
+            for k in range(net.seg_len[g]):
                 ring[base + tg + k] += val * w[w0 + k]
-    return ntouch, ops
+    return ops
 
 
 # --------------------------------------------------------------------------- spikes
 @njit(cache=True, nogil=True)
-def _fire(net, j, t, st, newspk, nnew, vspk, refl, nrefl, nref_pop, allow_dropout):
-    """Neuron j crosses threshold: reset, refractoriness, bookkeeping."""
+def _fire(net, st, sc, j, t, allow_dropout):
+    """Neuron j crossed threshold: count, reset, refractoriness, bookkeeping."""
     v = st.v
     vs = v[j]
     p = net.pop_of[j]
     fl = net.pop_flags[p]
+    cnt = 1
+    if fl & F_MULTI:
+        cnt = max(1, int(np.floor(vs / net.theta[j])))
     if not (fl & F_RDELAY):
         if fl & F_SUB:
-            v[j] = vs - net.theta[j]
+            v[j] = vs - cnt * net.theta[j]
         else:
             v[j] = net.v_reset[j]
     st.spike_ts[j] = t
@@ -343,64 +415,98 @@ def _fire(net, j, t, st, newspk, nnew, vspk, refl, nrefl, nref_pop, allow_dropou
         st.refr_ts[j] = t
         st.hold_v[j] = v[j]
         st.hold_syn[j] = st.syn[j]
-        refl[nrefl] = j
-        nrefl += 1
-        nref_pop[p] += 1
-    newspk[nnew] = j
-    vspk[nnew] = vs
-    return nnew + 1, nrefl
+        r = sc.k[K_REFL]
+        sc.refl[r] = j
+        sc.k[K_REFL] = r + 1
+        sc.nref_pop[p] += 1
+    i = sc.k[K_NEW]
+    sc.newspk[i] = j
+    sc.ncount[i] = cnt
+    sc.vspk[i] = vs
+    sc.k[K_NEW] = i + 1
 
 
 @njit(cache=True, nogil=True)
-def _evaluate(
-    net,
-    t,
-    stepid,
-    st,
-    ts_start,
-    ts_len,
-    ts_pop,
-    ntouch,
-    newspk,
-    vspk,
-    refl,
-    nrefl,
-    nref_pop,
-    upd_row,
-    allow_dropout,
-):
-    """Threshold test of every neuron touched in forward step ``stepid`` (each once)."""
+def _evaluate(net, st, sc, t, stepid, upd_row):
+    """Threshold test of every neuron touched in forward step ``stepid``, each once.
+
+    Whole populations (stamped in ``pop_full``) are scanned; partial runs are deduplicated
+    with the per-neuron ``mark`` stamp. Refractory neurons are skipped (their potential
+    absorbed currents but is restored at the timestep end). O(touched neurons).
+    """
     v = st.v
     th = net.theta_cmp
     refr_ts = st.refr_ts
-    nnew = 0
-    npop = net.pop_start.shape[0] - 1
-    for p in range(npop):
+    for p in range(net.pop_start.shape[0] - 1):
         if st.pop_full[p] == stepid:
             a = net.pop_start[p]
             b = net.pop_start[p + 1]
-            upd_row[p] += (b - a) - nref_pop[p]
+            upd_row[p] += (b - a) - sc.nref_pop[p]
             for j in range(a, b):
                 if v[j] > th[j] and refr_ts[j] != t:
-                    nnew, nrefl = _fire(
-                        net, j, t, st, newspk, nnew, vspk, refl, nrefl, nref_pop, allow_dropout
-                    )
+                    _fire(net, st, sc, j, t, True)
     mark = st.mark
-    for i in range(ntouch):
-        p = ts_pop[i]
+    for i in range(sc.k[K_TOUCH]):
+        p = sc.ts_pop[i]
         if st.pop_full[p] == stepid:
             continue
-        a = ts_start[i]
-        for j in range(a, a + ts_len[i]):
+        a = sc.ts_start[i]
+        for j in range(a, a + sc.ts_len[i]):
             if mark[j] != stepid:
                 mark[j] = stepid
                 if refr_ts[j] != t:
                     upd_row[p] += 1
                     if v[j] > th[j]:
-                        nnew, nrefl = _fire(
-                            net, j, t, st, newspk, nnew, vspk, refl, nrefl, nref_pop, allow_dropout
-                        )
-    return nnew, nrefl
+                        _fire(net, st, sc, j, t, True)
+
+
+@njit(cache=True, nogil=True)
+def _timestep_start(net, st, t, stepid):
+    """Leak, synaptic decay, delayed reset and bias for every neuron (O(N)); populations
+    with a bias or synaptic carry are stamped as touched (they are all updated)."""
+    v = st.v
+    syn = st.syn
+    for p in range(net.pop_start.shape[0] - 1):
+        fl = net.pop_flags[p]
+        rd = (fl & F_RDELAY) != 0
+        sub = (fl & F_SUB) != 0
+        hs = (fl & F_SYN) != 0
+        for j in range(net.pop_start[p], net.pop_start[p + 1]):
+            vj = v[j]
+            fired = rd and st.spike_ts[j] == t - 1
+            if fired and not sub:
+                vj = net.v_reset[j]
+            vj = net.beta[j] * vj
+            if hs:
+                vj += net.syn_gain[j] * syn[j]
+                syn[j] = net.alpha[j] * syn[j]
+            if fired and sub:
+                vj -= net.theta[j]
+            v[j] = vj + net.bias[j]
+        if fl & F_DRIVEN:
+            st.pop_full[p] = stepid
+
+
+@njit(cache=True, nogil=True)
+def _inject_delayed(net, st, sc, t):
+    """Integrate the currents that delayed projections scheduled for timestep t."""
+    n = net.n_neurons
+    base = (t % net.max_delay) * n
+    ring = st.ring
+    for j in range(n):
+        c = ring[base + j]
+        if c != 0.0:
+            ring[base + j] = 0.0
+            fl = net.pop_flags[net.pop_of[j]]
+            if fl & F_SYN:
+                st.syn[j] += c
+            if fl & F_VDIRECT:
+                st.v[j] += c
+                i = sc.k[K_TOUCH]
+                sc.ts_start[i] = j
+                sc.ts_len[i] = 1
+                sc.ts_pop[i] = net.pop_of[j]
+                sc.k[K_TOUCH] = i + 1
 
 
 @njit(cache=True, nogil=True)
@@ -422,17 +528,39 @@ def _decision(out_cum):
     return best
 
 
+@njit(cache=True, nogil=True)
+def _push(q, qn, policy, key, seq, src, val):
+    if policy == P_RANDOM:
+        q.src[qn] = src
+        q.val[qn] = val
+    else:
+        _heap_push(q.key, q.seq, q.src, q.val, qn, key, seq, src, val)
+
+
+@njit(cache=True, nogil=True)
+def _pop(q, qn, policy, rng):
+    """Remove the next entry: uniform pick (random) or heap minimum (fifo, momentum)."""
+    if policy == P_RANDOM:
+        i = _randint(rng, qn)
+        s = q.src[i]
+        val = q.val[i]
+        q.src[i] = q.src[qn - 1]
+        q.val[i] = q.val[qn - 1]
+        return s, val
+    return _heap_pop(q.key, q.seq, q.src, q.val, qn)
+
+
 # --------------------------------------------------------------------------- main loop
 @njit(cache=True, nogil=True)
-def run_chunk(net, prm, frames, label, st, qk, qs, qsrc, qval, ev, rec):
+def run_chunk(net, prm, frames, label, st, q, ev, rec):
     """Advance one sample by ``frames.shape[0]`` timesteps.
 
     ``frames``: f8[T, n_in] input values (counts or currents) per timestep.
     ``label``: class index for latency-to-correct bookkeeping, or -1.
-    ``st``/``q*``/``ev``: state carried between chunks (queue and event log may be
-    reallocated when they grow, so the new arrays are returned).
+    ``st``, ``q``, ``ev``: state carried between chunks; the queue and the event log
+    (rows: timestep, step, neuron, count) grow when needed, so they are returned.
     ``rec``: per-timestep outputs for this chunk (zeroed / -1 initialised by the caller).
-    Returns ``(qk, qs, qsrc, qval, ev)``.
+    Returns ``(q, ev)``.
     """
     n = net.n_neurons
     n_in = net.n_in
@@ -440,23 +568,23 @@ def run_chunk(net, prm, frames, label, st, qk, qs, qsrc, qval, ev, rec):
     out_pop = net.out_pop
     out_a = net.pop_start[out_pop]
     out_b = net.pop_start[out_pop + 1]
-    d_max = net.max_delay
     ctr = st.ctr
     v = st.v
-    syn = st.syn
     policy = prm.policy
     layered = policy == P_LAYERED
-    fgroup = prm.group_size
-
-    newspk = np.empty(n, np.int64)
-    vspk = np.empty(n, np.float64)
-    keys = np.empty(n, np.int64)
-    refl = np.empty(n, np.int64)
-    nref_pop = np.zeros(npop, np.int64)
-    ts_start = np.empty(64, np.int64)
-    ts_len = np.empty(64, np.int64)
-    ts_pop = np.empty(64, np.int64)
-
+    queued_input = prm.queued_input and not layered
+    sc = Scratch(
+        np.empty(n, np.int64),
+        np.empty(n, np.int64),
+        np.empty(n),
+        np.empty(n, np.int64),
+        np.empty(n, np.int64),
+        np.zeros(npop, np.int64),
+        np.empty(64, np.int64),
+        np.empty(64, np.int64),
+        np.empty(64, np.int64),
+        np.zeros(3, np.int64),
+    )
     qn = ctr[C_QN]
     seq = ctr[C_SEQ]
     stepid = ctr[C_STEPID]
@@ -465,119 +593,51 @@ def run_chunk(net, prm, frames, label, st, qk, qs, qsrc, qval, ev, rec):
     for ti in range(frames.shape[0]):
         t = ctr[C_T]
         x = frames[ti]
-        spk_row = rec.spikes[ti]
         syn_row = rec.synops[ti]
         in_row = rec.input_synops[ti]
         upd_row = rec.updates[ti]
-        nrefl = 0
-        nref_pop[:] = 0
+        sc.k[K_REFL] = 0
+        sc.nref_pop[:] = 0
         spikes_ts = 0
         synops_ts = 0
         first_out_step = -1
         peak = qn
 
-        # ---- 1. timestep start: leak, synaptic decay, delayed reset, bias
+        # ---- 1. timestep start
         stepid += 1
-        for p in range(npop):
-            a = net.pop_start[p]
-            b = net.pop_start[p + 1]
-            fl = net.pop_flags[p]
-            rd = (fl & F_RDELAY) != 0
-            sub = (fl & F_SUB) != 0
-            hs = (fl & F_SYN) != 0
-            for j in range(a, b):
-                vj = v[j]
-                fired = rd and st.spike_ts[j] == t - 1
-                if fired and not sub:
-                    vj = net.v_reset[j]
-                vj = net.beta[j] * vj
-                if hs:
-                    vj += net.syn_gain[j] * syn[j]
-                    syn[j] = net.alpha[j] * syn[j]
-                if fired and sub:
-                    vj -= net.theta[j]
-                v[j] = vj + net.bias[j]
-            if fl & F_DRIVEN:
-                st.pop_full[p] = stepid
+        _timestep_start(net, st, t, stepid)
         if prm.reactivity:
             st.recv[:] = 0
         if policy == P_MOMENTUM and qn > 0:
             # v_spike is cleared at every timestep start: carried spikes rank as v = 0
             for i in range(qn):
-                if qsrc[i] >= n_in:
-                    qk[i] = 0.0
+                if q.src[i] >= n_in:
+                    q.key[i] = 0.0
             for i in range(qn // 2 - 1, -1, -1):
-                _sift_down(qk, qs, qsrc, qval, i, qn)
+                _sift_down(q.key, q.seq, q.src, q.val, i, qn)
 
         # ---- 2. injection: delayed currents due now, then the input frame
-        ntouch = 0
-        if d_max > 0:
-            base = (t % d_max) * n
-            ring = st.ring
-            for j in range(n):
-                c = ring[base + j]
-                if c != 0.0:
-                    ring[base + j] = 0.0
-                    p = net.pop_of[j]
-                    fl = net.pop_flags[p]
-                    if fl & F_SYN:
-                        syn[j] += c
-                    if fl & F_VDIRECT:
-                        if ntouch == ts_start.shape[0]:
-                            ts_start = _grow_i8(ts_start, ntouch + 1)
-                            ts_len = _grow_i8(ts_len, ntouch + 1)
-                            ts_pop = _grow_i8(ts_pop, ntouch + 1)
-                        v[j] += c
-                        ts_start[ntouch] = j
-                        ts_len[ntouch] = 1
-                        ts_pop[ntouch] = p
-                        ntouch += 1
-        if prm.queued_input and not layered:
-            need = qn + n_in
-            if need > qk.shape[0]:
-                qk = _grow_f8(qk, need)
-                qs = _grow_i8(qs, need)
-                qsrc = _grow_i8(qsrc, need)
-                qval = _grow_f8(qval, need)
+        sc.k[K_TOUCH] = 0
+        if net.max_delay > 0:
+            sc = _reserve_touch(sc, n)
+            _inject_delayed(net, st, sc, t)
+        if queued_input:
+            q = _reserve_queue(q, qn + n_in)
         for c in range(n_in):
             xc = x[c]
             if xc == 0.0:
                 continue
             if prm.input_dropout > 0.0 and _uniform(st.rng) < prm.input_dropout:
                 continue
-            if prm.queued_input and not layered:
-                if policy == P_RANDOM:
-                    qsrc[qn] = c
-                    qval[qn] = xc
-                else:
-                    key = -np.inf if policy == P_MOMENTUM else 0.0
-                    _heap_push(qk, qs, qsrc, qval, qn, key, seq, c, xc)
+            if queued_input:
+                key = -np.inf if policy == P_MOMENTUM else 0.0
+                _push(q, qn, policy, key, seq, c, xc)
                 seq += 1
                 qn += 1
             else:
-                need = ntouch + net.src_ptr[c + 1] - net.src_ptr[c]
-                if need > ts_start.shape[0]:
-                    ts_start = _grow_i8(ts_start, need)
-                    ts_len = _grow_i8(ts_len, need)
-                    ts_pop = _grow_i8(ts_pop, need)
-                ntouch, ops = _deliver(
-                    net,
-                    c,
-                    xc,
-                    t,
-                    stepid,
-                    st,
-                    in_row,
-                    ts_start,
-                    ts_len,
-                    ts_pop,
-                    ntouch,
-                    True,
-                    prm.reactivity,
-                )
-                synops_ts += ops
-        if qn > peak:
-            peak = qn
+                sc = _reserve_touch(sc, net.src_ptr[c + 1] - net.src_ptr[c])
+                synops_ts += _deliver(net, st, sc, c, xc, t, stepid, in_row, True, prm.reactivity)
+        peak = max(peak, qn)
 
         # ---- 3. forward steps
         step = 0
@@ -585,132 +645,77 @@ def run_chunk(net, prm, frames, label, st, qk, qs, qsrc, qval, ev, rec):
             step += 1
             if step > 1:
                 stepid += 1
-                ntouch = 0
-            nnew = 0
+                sc.k[K_TOUCH] = 0
+            sc.k[K_NEW] = 0
             if layered:
-                # one population per step, in topological order; it has received all its
-                # currents of this timestep, so it evaluates every neuron once
+                # one population per step, in topological order: it has received all its
+                # currents of this timestep, so every neuron is evaluated once
                 p = net.topo[step - 1]
-                a = net.pop_start[p]
-                b = net.pop_start[p + 1]
-                upd_row[p] += b - a
-                for j in range(a, b):
+                upd_row[p] += net.pop_start[p + 1] - net.pop_start[p]
+                for j in range(net.pop_start[p], net.pop_start[p + 1]):
                     if v[j] > net.theta_cmp[j]:
-                        nnew, nrefl = _fire(
-                            net, j, t, st, newspk, nnew, vspk, refl, nrefl, nref_pop, False
-                        )
+                        _fire(net, st, sc, j, t, False)
             else:
                 if step > 1:
-                    ng = min(fgroup, qn)
-                    for _ in range(ng):
-                        if policy == P_RANDOM:
-                            i = _randint(st.rng, qn)
-                            s = qsrc[i]
-                            val = qval[i]
-                            qsrc[i] = qsrc[qn - 1]
-                            qval[i] = qval[qn - 1]
-                        else:
-                            s, val = _heap_pop(qk, qs, qsrc, qval, qn)
+                    for _ in range(min(prm.group_size, qn)):
+                        s, val = _pop(q, qn, policy, st.rng)
                         qn -= 1
-                        need = ntouch + net.src_ptr[s + 1] - net.src_ptr[s]
-                        if need > ts_start.shape[0]:
-                            ts_start = _grow_i8(ts_start, need)
-                            ts_len = _grow_i8(ts_len, need)
-                            ts_pop = _grow_i8(ts_pop, need)
+                        sc = _reserve_touch(sc, net.src_ptr[s + 1] - net.src_ptr[s])
                         row = in_row if s < n_in else syn_row
-                        ntouch, ops = _deliver(
-                            net,
-                            s,
-                            val,
-                            t,
-                            stepid,
-                            st,
-                            row,
-                            ts_start,
-                            ts_len,
-                            ts_pop,
-                            ntouch,
-                            True,
-                            prm.reactivity,
+                        synops_ts += _deliver(
+                            net, st, sc, s, val, t, stepid, row, True, prm.reactivity
                         )
-                        synops_ts += ops
-                nnew, nrefl = _evaluate(
-                    net,
-                    t,
-                    stepid,
-                    st,
-                    ts_start,
-                    ts_len,
-                    ts_pop,
-                    ntouch,
-                    newspk,
-                    vspk,
-                    refl,
-                    nrefl,
-                    nref_pop,
-                    upd_row,
-                    True,
-                )
+                _evaluate(net, st, sc, t, stepid, upd_row)
 
-            # ---- emit the new spikes in order of global logical id
+            # ---- emit this step's spikes in order of global logical id
+            nnew = sc.k[K_NEW]
             if nnew > 0:
                 for i in range(nnew):
-                    keys[i] = net.lid[newspk[i]]
-                order = np.argsort(keys[:nnew], kind="mergesort")
+                    sc.keys[i] = net.lid[sc.newspk[i]]
+                order = np.argsort(sc.keys[:nnew], kind="mergesort")
                 if prm.record_events:
                     ev = _grow_ev(ev, nev + nnew)
                 if not layered:
-                    need = qn + nnew
-                    if need > qk.shape[0]:
-                        qk = _grow_f8(qk, need)
-                        qs = _grow_i8(qs, need)
-                        qsrc = _grow_i8(qsrc, need)
-                        qval = _grow_f8(qval, need)
+                    q = _reserve_queue(q, qn + nnew)
                 n_out_step = 0
                 correct_step = False
                 for oi in range(nnew):
                     i = order[oi]
-                    j = newspk[i]
+                    j = sc.newspk[i]
+                    cnt = sc.ncount[i]
                     p = net.pop_of[j]
-                    spk_row[p] += 1
+                    rec.spikes[ti, p] += cnt
+                    spikes_ts += cnt
                     if prm.reactivity:
-                        rec.react[p] += st.recv[j]
+                        rec.react[p] += st.recv[j] * cnt
                     if prm.record_events:
                         ev[nev, 0] = t
                         ev[nev, 1] = step
                         ev[nev, 2] = j
+                        ev[nev, 3] = cnt
                         nev += 1
                     if p == out_pop:
                         k = j - out_a
-                        rec.out_spikes[ti, k] += 1
-                        st.out_cum[k] += 1
-                        n_out_step += 1
+                        rec.out_spikes[ti, k] += cnt
+                        st.out_cum[k] += cnt
+                        n_out_step += cnt
                         if k == label:
                             correct_step = True
                     if not layered:
                         s = n_in + j
                         if prm.queue_sinks or net.src_ptr[s + 1] > net.src_ptr[s]:
-                            if policy == P_RANDOM:
-                                qsrc[qn] = s
-                                qval[qn] = 1.0
-                            else:
-                                key = 0.0
-                                if policy == P_MOMENTUM:
-                                    key = -vspk[i]
-                                    if prm.jitter > 0.0:
-                                        key -= prm.jitter * _uniform(st.rng)
-                                _heap_push(qk, qs, qsrc, qval, qn, key, seq, s, 1.0)
+                            key = 0.0
+                            if policy == P_MOMENTUM:
+                                key = -sc.vspk[i]
+                                if prm.jitter > 0.0:
+                                    key -= prm.jitter * _uniform(st.rng)
+                            _push(q, qn, policy, key, seq, s, float(cnt))
                             seq += 1
                             qn += 1
-                spikes_ts += nnew
-                ctr[C_SPK] += nnew
-                if qn > peak:
-                    peak = qn
-                if layered and nnew > peak:
-                    peak = nnew
+                peak = max(peak, qn)
+                if layered:
+                    peak = max(peak, nnew)
                 if n_out_step > 0:
-                    steps_now = ctr[C_STEPS] + step
-                    syn_now = ctr[C_SYN] + synops_ts
                     if first_out_step < 0:
                         first_out_step = step
                         rec.lat_first[ti, 0] = spikes_ts
@@ -720,44 +725,32 @@ def run_chunk(net, prm, frames, label, st, qk, qs, qsrc, qval, ev, rec):
                         rec.lat_correct[ti, 0] = spikes_ts
                         rec.lat_correct[ti, 1] = step
                         rec.lat_correct[ti, 2] = synops_ts
-                    if ctr[C_FIRST_OUT] < 0:
-                        ctr[C_FIRST_OUT] = t
-                        ctr[C_FIRST_OUT + 1] = ctr[C_SPK]
-                        ctr[C_FIRST_OUT + 2] = steps_now
-                        ctr[C_FIRST_OUT + 3] = syn_now
-                    if correct_step and ctr[C_FIRST_COR] < 0:
-                        ctr[C_FIRST_COR] = t
-                        ctr[C_FIRST_COR + 1] = ctr[C_SPK]
-                        ctr[C_FIRST_COR + 2] = steps_now
-                        ctr[C_FIRST_COR + 3] = syn_now
-                    if label >= 0:
-                        ok = _decision(st.out_cum) == label
-                        if ok and ctr[C_CORRECT] != 1:
-                            ctr[C_STABLE] = t
-                            ctr[C_STABLE + 1] = ctr[C_SPK]
-                            ctr[C_STABLE + 2] = steps_now
-                            ctr[C_STABLE + 3] = syn_now
-                        ctr[C_CORRECT] = 1 if ok else 0
+                    _sample_points(
+                        ctr,
+                        st.out_cum,
+                        label,
+                        t,
+                        ctr[C_SPK] + spikes_ts,
+                        ctr[C_STEPS] + step,
+                        ctr[C_SYN] + synops_ts,
+                        correct_step,
+                    )
                 if layered:
                     # deliver this population's spikes before the next one evaluates
                     for oi in range(nnew):
-                        j = newspk[order[oi]]
-                        _, ops = _deliver(
+                        i = order[oi]
+                        synops_ts += _deliver(
                             net,
-                            n_in + j,
-                            1.0,
+                            st,
+                            sc,
+                            n_in + sc.newspk[i],
+                            float(sc.ncount[i]),
                             t,
                             stepid,
-                            st,
                             syn_row,
-                            ts_start,
-                            ts_len,
-                            ts_pop,
-                            0,
                             False,
                             prm.reactivity,
                         )
-                        synops_ts += ops
 
             # ---- does the timestep end here?
             if layered:
@@ -773,14 +766,15 @@ def run_chunk(net, prm, frames, label, st, qk, qs, qsrc, qval, ev, rec):
                 break
 
         # ---- timestep end: refractory neurons ignored everything after their spike
-        for i in range(nrefl):
-            j = refl[i]
+        for i in range(sc.k[K_REFL]):
+            j = sc.refl[i]
             v[j] = st.hold_v[j]
-            syn[j] = st.hold_syn[j]
+            st.syn[j] = st.hold_syn[j]
         for k in range(out_b - out_a):
             rec.out_v[ti, k] = v[out_a + k]
         rec.steps[ti] = step
         rec.peak_queue[ti] = peak
+        ctr[C_SPK] += spikes_ts
         ctr[C_STEPS] += step
         ctr[C_SYN] += synops_ts
         ctr[C_T] = t + 1
@@ -789,4 +783,27 @@ def run_chunk(net, prm, frames, label, st, qk, qs, qsrc, qval, ev, rec):
     ctr[C_SEQ] = seq
     ctr[C_STEPID] = stepid
     ctr[C_NEV] = nev
-    return qk, qs, qsrc, qval, ev
+    return q, ev
+
+
+@njit(cache=True, nogil=True)
+def _sample_points(ctr, out_cum, label, t, spikes, steps, synops, correct_step):
+    """Sample-level latency points after a forward step with output spikes."""
+    if ctr[C_FIRST_OUT] < 0:
+        ctr[C_FIRST_OUT] = t
+        ctr[C_FIRST_OUT + 1] = spikes
+        ctr[C_FIRST_OUT + 2] = steps
+        ctr[C_FIRST_OUT + 3] = synops
+    if correct_step and ctr[C_FIRST_COR] < 0:
+        ctr[C_FIRST_COR] = t
+        ctr[C_FIRST_COR + 1] = spikes
+        ctr[C_FIRST_COR + 2] = steps
+        ctr[C_FIRST_COR + 3] = synops
+    if label >= 0:
+        ok = _decision(out_cum) == label
+        if ok and ctr[C_CORRECT] != 1:
+            ctr[C_STABLE] = t
+            ctr[C_STABLE + 1] = spikes
+            ctr[C_STABLE + 2] = steps
+            ctr[C_STABLE + 3] = synops
+        ctr[C_CORRECT] = 1 if ok else 0

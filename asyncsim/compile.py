@@ -34,6 +34,7 @@ F_RDELAY = 4  # reset applied at the start of the next timestep
 F_SYN = 8  # has a synaptic current state
 F_VDIRECT = 16  # arriving currents change v in the same timestep
 F_DRIVEN = 32  # bias or synaptic carry: every neuron is updated at each timestep start
+F_MULTI = 64  # emits floor(v / theta) spikes at once (Sinabs MultiSpike)
 
 
 class NetArrays(NamedTuple):
@@ -50,6 +51,7 @@ class NetArrays(NamedTuple):
     syn_gain: np.ndarray  # f8[N]
     v_reset: np.ndarray  # f8[N]
     bias: np.ndarray  # f8[N]
+    v_init: np.ndarray  # f8[N] potential at the start of a sample
     lid: np.ndarray  # i8[N] global logical id (tie-break order)
     pop_of: np.ndarray  # i8[N]
     pop_start: np.ndarray  # i8[P+1]
@@ -238,6 +240,8 @@ def compile_network(net: Network) -> CompiledNetwork:
             f |= F_VDIRECT
         if np.any(np.asarray(p.bias) != 0):
             f |= F_DRIVEN
+        if p.multi_spike:
+            f |= F_MULTI
         flags[i] = f
         dropout[i] = p.refractory_dropout
 
@@ -290,6 +294,7 @@ def compile_network(net: Network) -> CompiledNetwork:
         syn_gain=neuron_param("syn_gain", 0.0),
         v_reset=neuron_param("v_reset"),
         bias=neuron_param("bias"),
+        v_init=neuron_param("v_init"),
         lid=lid.astype(np.int64),
         pop_of=np.repeat(np.arange(len(pops), dtype=np.int64), sizes),
         pop_start=starts,

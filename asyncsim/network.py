@@ -136,6 +136,11 @@ class Population:
             ``False`` means they reach ``v`` only through ``syn`` at the next timestep
             (Norse).
         threshold_op: ``">"`` (default, SEMANTICS.md) or ``">="`` (SpikingJelly).
+        v_init: potential at the start of every sample (SpikingJelly starts at v_reset,
+            Norse at v_leak; default 0).
+        multi_spike: a neuron that crosses threshold emits ``n = max(1, floor(v / theta))``
+            spikes at once and, with ``reset="subtract"``, loses ``n * theta`` (Sinabs'
+            ``MultiSpike``). The ``n`` spikes travel as one event of count ``n``.
     """
 
     name: str
@@ -154,6 +159,8 @@ class Population:
     syn_gain: ArrayLike | None = None
     syn_immediate: bool = True
     threshold_op: str = ">"
+    v_init: ArrayLike = 0.0
+    multi_spike: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -215,6 +222,14 @@ class Population:
                 f"{what}: reset_delay=True needs refractory=True and refractory_dropout=0 "
                 "(a delayed reset is applied once per timestep, so a neuron must not spike "
                 "twice in one timestep)"
+            )
+        self.v_init = _per_neuron(self.v_init, shape, f"{what} v_init")
+        if not np.isfinite(self.v_init).all():
+            raise AsyncsimError(f"{what}: v_init must be finite")
+        self.multi_spike = bool(self.multi_spike)
+        if self.multi_spike and (self.threshold <= 0).any():
+            raise AsyncsimError(
+                f"{what}: multi_spike needs positive thresholds (spikes = floor(v / threshold))"
             )
         if self.threshold_op not in THRESHOLD_OPS:
             raise AsyncsimError(

@@ -16,6 +16,7 @@ delivered spike and O(N) per forward step; use it on networks of tens of neurons
 from __future__ import annotations
 
 import heapq
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -29,7 +30,7 @@ from .policies import STOP_OUTPUT, STOP_STEPS, Policy, StopRule, parse_group_siz
 class RefResult:
     """What the reference engine records for one sample."""
 
-    events: list[tuple[int, int, int]] = field(default_factory=list)  # (t, step, gid)
+    events: list[tuple[int, int, int, int]] = field(default_factory=list)  # t, step, gid, n
     potentials: list[list[float]] = field(default_factory=list)  # per timestep, all gids
     steps: list[int] = field(default_factory=list)
     spikes: list[list[int]] = field(default_factory=list)  # per timestep, per population
@@ -90,6 +91,7 @@ class ReferenceEngine:
         self.syn_gain = flat("syn_gain", 0.0)
         self.v_reset = flat("v_reset", 0.0)
         self.bias = flat("bias", 0.0)
+        self.v_init = flat("v_init", 0.0)
         self.has_syn = [p.alpha is not None for p in pops]
         self.v_direct = [p.alpha is None or p.syn_immediate for p in pops]
         self.driven = [
@@ -184,7 +186,7 @@ class _SampleRun:
     def __init__(self, eng: ReferenceEngine) -> None:
         self.e = eng
         n = eng.n
-        self.v = [0.0] * n
+        self.v = list(eng.v_init)
         self.syn = [0.0] * n
         self.refractory_in = [-(2**62)] * n  # timestep in which the neuron is refractory
         self.spiked_in = [-(2**62)] * n
@@ -203,10 +205,11 @@ class _SampleRun:
         """Add ``val * w`` to every target of ``src``; returns synaptic operations."""
         e, t = self.e, self.t
         ops = 0
+        spikes = int(val) if src[0] == "n" else 1  # a network event of count n = n spikes
         for g, w, d, tp in e.synapses.get(src, []):
             if w != 0.0:
-                count_row[tp] += 1
-                ops += 1
+                count_row[tp] += spikes
+                ops += spikes
             if d > 0:
                 slot = self.ring.setdefault(t + d, {})
                 slot[g] = slot.get(g, 0.0) + val * w
@@ -226,16 +229,21 @@ class _SampleRun:
             return self.v[g] >= self.e.theta[g]
         return self.v[g] > self.e.theta[g]
 
-    def fire(self, g: int) -> float:
+    def fire(self, g: int) -> tuple[int, int, float]:
+        """Spike of neuron g: returns (g, spike count, potential at the spike)."""
         e = self.e
         pop = e.pops[e.pop_of[g]]
         vs = self.v[g]
+        count = max(1, math.floor(vs / e.theta[g])) if pop.multi_spike else 1
         if not pop.reset_delay:
-            self.v[g] = vs - e.theta[g] if pop.reset == "subtract" else e.v_reset[g]
+            if pop.reset == "subtract":
+                self.v[g] = vs - count * e.theta[g]
+            else:
+                self.v[g] = e.v_reset[g]
         self.spiked_in[g] = self.t
         if pop.refractory:
             self.refractory_in[g] = self.t
-        return vs
+        return g, count, vs
 
     def push(self, src: tuple[str, int], val: float, key: float) -> None:
         if self.e.policy == Policy.RANDOM:
@@ -311,14 +319,14 @@ class _SampleRun:
         step = 0
         while True:
             step += 1
-            new: list[tuple[int, float]] = []
+            new: list[tuple[int, int, float]] = []
             if layered:
                 p = e.topo[step - 1]
                 a = e.offset[e.pops[p].name]
                 updates[p] += e.pops[p].size
                 for g in range(a, a + e.pops[p].size):
                     if self.above(g):
-                        new.append((g, self.fire(g)))
+                        new.append(self.fire(g))
             else:
                 if step > 1:
                     self.touched = set()
@@ -331,29 +339,29 @@ class _SampleRun:
                         continue
                     updates[e.pop_of[g]] += 1
                     if self.above(g):
-                        new.append((g, self.fire(g)))
+                        new.append(self.fire(g))
             new.sort()
             n_out = 0
-            for g, vs in new:
+            for g, count, vs in new:
                 p = e.pop_of[g]
-                spikes[p] += 1
-                self.res.events.append((t, step, g))
+                spikes[p] += count
+                spikes_ts += count
+                self.res.events.append((t, step, g, count))
                 if p == e.out_pop:
-                    n_out += 1
+                    n_out += count
                 if layered or (not e.output_in_group and not e._has_fanout(g)):
                     continue
                 key = -vs if e.policy == Policy.MOMENTUM else 0.0
                 if e.policy == Policy.MOMENTUM and e.jitter > 0:
                     key -= e.jitter * e.rng.random()
-                self.push(("n", g), 1.0, key)
-            spikes_ts += len(new)
+                self.push(("n", g), float(count), key)
             peak = max(peak, self.pending(), len(new) if layered else 0)
             if n_out and first_out_step < 0:
                 first_out_step = step
                 lat_first = (spikes_ts, step, synops_ts)
             if layered:
-                for g, _ in new:
-                    synops_ts += self.deliver(("n", g), 1.0, synops)
+                for g, count, _ in new:
+                    synops_ts += self.deliver(("n", g), float(count), synops)
                 if step >= npop:
                     break
                 continue

@@ -43,8 +43,9 @@ class Result:
             timestep before it fired (divide by spikes for the mean).
         predictions: (S,) decision per sample, -1 for none (no spikes or a tie).
         labels: (S,) or None.
-        events: per sample, a structured array (timestep, step, population, index) of every
-            spike in order, if recorded.
+        events: per sample, a structured array (timestep, step, population, index, count)
+            of every spike event in order, if recorded (count > 1 only for multi_spike
+            populations).
     """
 
     population_names: list[str]
@@ -207,7 +208,13 @@ class Result:
 
 
 EVENT_DTYPE = np.dtype(
-    [("timestep", np.int64), ("step", np.int64), ("population", np.int64), ("index", np.int64)]
+    [
+        ("timestep", np.int64),
+        ("step", np.int64),
+        ("population", np.int64),
+        ("index", np.int64),
+        ("count", np.int64),
+    ]
 )
 
 

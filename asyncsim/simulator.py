@@ -295,19 +295,17 @@ class Simulator:
         label: int,
         sample_id: int,
         rec: K.Record,
-        state: tuple[K.SampleState, tuple[np.ndarray, ...], np.ndarray] | None = None,
-    ) -> tuple[K.SampleState, tuple[np.ndarray, ...], np.ndarray]:
+        state: tuple[K.SampleState, K.Queue, np.ndarray] | None = None,
+    ) -> tuple[K.SampleState, K.Queue, np.ndarray]:
         a = self.compiled.arrays
         if state is None:
             st = K.new_state(a, _sample_seed(self.seed, sample_id))
-            q = (np.empty(64), np.empty(64, np.int64), np.empty(64, np.int64), np.empty(64))
-            ev = np.empty((256 if self.record_events else 0, 3), np.int64)
+            q = K.new_queue()
+            ev = np.empty((256 if self.record_events else 0, 4), np.int64)
         else:
             st, q, ev = state
-        qk, qs, qsrc, qval, ev = K.run_chunk(
-            a, self._params, frames, label, st, q[0], q[1], q[2], q[3], ev, rec
-        )
-        return st, (qk, qs, qsrc, qval), ev
+        q, ev = K.run_chunk(a, self._params, frames, label, st, q, ev, rec)
+        return st, q, ev
 
     def _map(self, fn: Callable[[int], None], n: int, progress: ProgressFn | None) -> None:
         if self.threads == 1 or n == 1:
@@ -335,6 +333,7 @@ class Simulator:
         j = ev[:, 2]
         out["population"] = c.arrays.pop_of[j]
         out["index"] = c.to_logical[j]
+        out["count"] = ev[:, 3]
         return out
 
     def _result(
