@@ -27,24 +27,45 @@ def global_ids(res: A.Result, sample: int) -> list[tuple[int, int, int, int]]:
     ev = res.events[sample]  # type: ignore[index]
     gid = offsets[ev["population"]] + ev["index"]
     return list(
-        zip(ev["timestep"].tolist(), ev["step"].tolist(), gid.tolist(), ev["count"].tolist(),
-            strict=True)
+        zip(
+            ev["timestep"].tolist(),
+            ev["step"].tolist(),
+            gid.tolist(),
+            ev["count"].tolist(),
+            strict=True,
+        )
     )
 
 
 def assert_matches_reference(
-    net: A.Network, frames: np.ndarray, *, policy: str, group_size, stop: str = "drain",
-    input_mode: str = "prioritised", output_in_group: bool = False,
+    net: A.Network,
+    frames: np.ndarray,
+    *,
+    policy: str,
+    group_size,
+    stop: str = "drain",
+    input_mode: str = "prioritised",
+    output_in_group: bool = False,
 ) -> A.Result:
     """Run the numba engine and the plain-Python reference on every sample of ``frames``
     and require identical spike sequences, counters and output potentials."""
     sim = A.Simulator(
-        net, policy=policy, group_size=group_size, stop=stop, input_mode=input_mode,
-        output_in_group=output_in_group, record_events=True, threads=1,
+        net,
+        policy=policy,
+        group_size=group_size,
+        stop=stop,
+        input_mode=input_mode,
+        output_in_group=output_in_group,
+        record_events=True,
+        threads=1,
     )
     res = sim.run(frames)
     ref = ReferenceEngine(
-        net, policy, group_size, stop=stop, queued_input=input_mode == "queued",
+        net,
+        policy,
+        group_size,
+        stop=stop,
+        queued_input=input_mode == "queued",
         output_in_group=output_in_group,
     )
     out = sim.compiled.pop_index(net.output)  # type: ignore[arg-type]
@@ -60,9 +81,7 @@ def assert_matches_reference(
         np.testing.assert_array_equal(res.neuron_updates[s], np.array(r.updates))
         np.testing.assert_array_equal(res.latency_first[s], np.array(r.lat_first))
         np.testing.assert_array_equal(res.peak_queue[s], np.array(r.peak_queue))
-        np.testing.assert_array_equal(
-            res.output_potentials[s], np.array(r.potentials)[:, a:b]
-        )
+        np.testing.assert_array_equal(res.output_potentials[s], np.array(r.potentials)[:, a:b])
     return res
 
 

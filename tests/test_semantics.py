@@ -32,8 +32,12 @@ def feedforward_case(draw):
     for i, n in enumerate(sizes):
         pops.append(
             A.Population(
-                f"l{i}", n, threshold=rng.uniform(0.3, 2.0, n), beta=rng.uniform(0.5, 1.0, n),
-                reset="zero", refractory=True,
+                f"l{i}",
+                n,
+                threshold=rng.uniform(0.3, 2.0, n),
+                beta=rng.uniform(0.5, 1.0, n),
+                reset="zero",
+                refractory=True,
             )
         )
         projs.append(A.Dense(f"p{i}", src, f"l{i}", rng.normal(0.4, 1.0, (n, n_src))))
@@ -110,15 +114,22 @@ def test_s2_leak_not_applied_between_forward_steps():
 @pytest.mark.parametrize("policy", ["fifo", "momentum", "random", "layered"])
 def test_s3_equal_to_threshold_does_not_spike(policy):
     """S3: v == theta does not spike (strict >); SpikingJelly's >= is opt-in."""
-    net = A.Network(1, [A.Population("n", 1, threshold=1.0)],
-                    [A.Dense("w", "input", "n", np.ones((1, 1)))])
+    net = A.Network(
+        1, [A.Population("n", 1, threshold=1.0)], [A.Dense("w", "input", "n", np.ones((1, 1)))]
+    )
     x = np.ones((1, 1, 1))
     assert A.Simulator(net, policy).run(x).spikes.sum() == 0
-    ge = A.Network(1, [A.Population("n", 1, threshold=1.0, threshold_op=">=")],
-                   [A.Dense("w", "input", "n", np.ones((1, 1)))])
+    ge = A.Network(
+        1,
+        [A.Population("n", 1, threshold=1.0, threshold_op=">=")],
+        [A.Dense("w", "input", "n", np.ones((1, 1)))],
+    )
     assert A.Simulator(ge, policy).run(x).spikes.sum() == 1
-    above = A.Network(1, [A.Population("n", 1, threshold=np.nextafter(1.0, 0.0))],
-                      [A.Dense("w", "input", "n", np.ones((1, 1)))])
+    above = A.Network(
+        1,
+        [A.Population("n", 1, threshold=np.nextafter(1.0, 0.0))],
+        [A.Dense("w", "input", "n", np.ones((1, 1)))],
+    )
     assert A.Simulator(above, policy).run(x).spikes.sum() == 1
 
 
@@ -142,9 +153,7 @@ def _refractory_net(refractory: bool) -> A.Network:
 def test_s4_refractory_neuron_spikes_once_and_discards_later_current(policy):
     """S4: with refractoriness no neuron spikes twice in a timestep, and current that
     arrives after its spike in that timestep is discarded."""
-    res = A.Simulator(_refractory_net(True), policy, 1, record_events=True).run(
-        np.ones((1, 3, 1))
-    )
+    res = A.Simulator(_refractory_net(True), policy, 1, record_events=True).run(np.ones((1, 3, 1)))
     assert res.output_spikes[0, :, 0].tolist() == [1, 1, 1]
     # reset to zero at the spike; the second hidden spike (+2 or +5) was discarded
     assert res.output_potentials[0, :, 0].tolist() == [0.0, 0.0, 0.0]
@@ -156,21 +165,30 @@ def test_s4_refractory_neuron_spikes_once_and_discards_later_current(policy):
     assert without.output_spikes[0, :, 0].tolist() == [2, 2, 2]
 
 
-@given(st.integers(0, 2**32 - 1), st.sampled_from(["fifo", "momentum", "random"]),
-       st.sampled_from([1, 2, 3]))
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["fifo", "momentum", "random"]),
+    st.sampled_from([1, 2, 3]),
+)
 def test_s4_at_most_one_spike_per_neuron_per_timestep(seed, policy, f):
     rng = np.random.default_rng(seed)
-    pops = [A.Population("h", 5, threshold=0.5, reset="subtract"),
-            A.Population("o", 3, threshold=0.5, reset="subtract")]
-    projs = [A.Dense("a", "input", "h", rng.uniform(0, 3, (5, 3))),
-             A.Dense("b", "h", "o", rng.uniform(0, 3, (3, 5))),
-             A.Dense("r", "o", "h", rng.uniform(-1, 3, (5, 3)), delay=1)]
+    pops = [
+        A.Population("h", 5, threshold=0.5, reset="subtract"),
+        A.Population("o", 3, threshold=0.5, reset="subtract"),
+    ]
+    projs = [
+        A.Dense("a", "input", "h", rng.uniform(0, 3, (5, 3))),
+        A.Dense("b", "h", "o", rng.uniform(0, 3, (3, 5))),
+        A.Dense("r", "o", "h", rng.uniform(-1, 3, (5, 3)), delay=1),
+    ]
     net = A.Network(3, pops, projs)
     res = A.Simulator(net, policy, f, seed=seed, record_events=True).run(
-        rng.integers(0, 3, (1, 6, 3)).astype(float))
+        rng.integers(0, 3, (1, 6, 3)).astype(float)
+    )
     ev = res.events[0]
-    keys = list(zip(ev["timestep"].tolist(), ev["population"].tolist(), ev["index"].tolist(),
-                    strict=True))
+    keys = list(
+        zip(ev["timestep"].tolist(), ev["population"].tolist(), ev["index"].tolist(), strict=True)
+    )
     assert len(keys) == len(set(keys))
 
 
@@ -224,8 +242,7 @@ def _fan_net(weights: list[float]) -> A.Network:
     """input -> k hidden (distinct input weights) -> k outputs, hidden i -> output i."""
     k = len(weights)
     pops = [A.Population("h", k, threshold=0.5), A.Population("o", k, threshold=0.5)]
-    projs = [A.Dense("a", "input", "h", np.array(weights)[:, None]),
-             A.OneToOne("b", "h", "o", 1.0)]
+    projs = [A.Dense("a", "input", "h", np.array(weights)[:, None]), A.OneToOne("b", "h", "o", 1.0)]
     return A.Network(1, pops, projs)
 
 
@@ -251,8 +268,7 @@ def test_s8_momentum_ties_resolve_by_arrival_and_jitter_breaks_them():
     outs = ev[ev["population"] == 1]
     assert outs[np.argsort(outs["step"])]["index"].tolist() == [0, 1, 2, 3]
     firsts = set()
-    res = A.Simulator(net, "momentum", 1, jitter=1e-6, record_events=True).run(
-        np.ones((40, 1, 1)))
+    res = A.Simulator(net, "momentum", 1, jitter=1e-6, record_events=True).run(np.ones((40, 1, 1)))
     for e in res.events:
         outs = e[e["population"] == 1]
         firsts.add(int(outs[np.argsort(outs["step"])]["index"][0]))
@@ -308,8 +324,11 @@ def test_s9_random_memoryless_with_late_arrivals():
     per-spike keys it would be (it lost earlier draws); with redraws each pick is 1/n."""
     # step 1: hidden a, b fire. F = 1. Delivering a or b fires relay r (once),
     # whose spike then competes with the one left waiting.
-    pops = [A.Population("h", 2, threshold=0.5), A.Population("r", 1, threshold=0.5),
-            A.Population("o", 3, threshold=0.5)]
+    pops = [
+        A.Population("h", 2, threshold=0.5),
+        A.Population("r", 1, threshold=0.5),
+        A.Population("o", 3, threshold=0.5),
+    ]
     projs = [
         A.Dense("in_h", "input", "h", np.ones((2, 1))),
         A.Dense("h_r", "h", "r", np.ones((1, 2))),
@@ -332,15 +351,21 @@ def test_s9_random_memoryless_with_late_arrivals():
 # --------------------------------------------------------------------------- S10
 
 
-@given(st.integers(0, 2**32 - 1), st.sampled_from(["fifo", "momentum", "random", "layered"]),
-       st.sampled_from([1, 3, "inf"]))
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["fifo", "momentum", "random", "layered"]),
+    st.sampled_from([1, 3, "inf"]),
+)
 def test_s10_synops_equal_fanout_of_delivered_spikes(seed, policy, f):
     """S10: synaptic operations = sum over delivered spikes of their (nonzero) fan-out."""
     rng = np.random.default_rng(seed)
     w1 = rng.normal(0.5, 1, (6, 4)) * (rng.random((6, 4)) < 0.7)
     w2 = rng.normal(0.5, 1, (3, 6)) * (rng.random((3, 6)) < 0.7)
-    net = A.Network(4, [A.Population("h", 6, threshold=0.8), A.Population("o", 3)],
-                    [A.Dense("a", "input", "h", w1), A.Dense("b", "h", "o", w2)])
+    net = A.Network(
+        4,
+        [A.Population("h", 6, threshold=0.8), A.Population("o", 3)],
+        [A.Dense("a", "input", "h", w1), A.Dense("b", "h", "o", w2)],
+    )
     x = rng.integers(0, 3, (3, 5, 4)).astype(float)
     res = A.Simulator(net, policy, f, seed=seed, record_events=True).run(x)
     fan_h = (w2 != 0).sum(axis=0)
@@ -391,8 +416,15 @@ def random_network(draw):
         pad = draw(st.integers(0, 1))
         groups = draw(st.sampled_from([1, c_in]))
         c_out = groups * draw(st.integers(1, 2))
-        cv = A.Conv2d("cv", "input", "c", weight=rng.normal(0.5, 1, (c_out, c_in // groups, k, k)),
-                      stride=stride, padding=pad, groups=groups)
+        cv = A.Conv2d(
+            "cv",
+            "input",
+            "c",
+            weight=rng.normal(0.5, 1, (c_out, c_in // groups, k, k)),
+            stride=stride,
+            padding=pad,
+            groups=groups,
+        )
         out_shape = cv.output_shape(input_shape)
         pops.append(pop("c", out_shape))
         projs.append(cv)
@@ -410,15 +442,28 @@ def random_network(draw):
                 projs.append(A.Dense(f"p{i}", src, f"l{i}", w))
             else:
                 m = draw(st.integers(1, 2 * n * n_src))
-                projs.append(A.Sparse(
-                    f"p{i}", src, f"l{i}", source_index=rng.integers(0, n_src, m),
-                    target_index=rng.integers(0, n, m), weight=rng.normal(0.5, 1, m)))
+                projs.append(
+                    A.Sparse(
+                        f"p{i}",
+                        src,
+                        f"l{i}",
+                        source_index=rng.integers(0, n_src, m),
+                        target_index=rng.integers(0, n, m),
+                        weight=rng.normal(0.5, 1, m),
+                    )
+                )
             src, n_src = f"l{i}", n
         if draw(st.booleans()):  # a recurrent or skip projection with a delay
             a, b = rng.integers(0, len(sizes), 2)
-            projs.append(A.Dense("rec", f"l{a}", f"l{b}",
-                                 rng.normal(0, 1, (sizes[b], sizes[a])),
-                                 delay=draw(st.integers(1, 3))))
+            projs.append(
+                A.Dense(
+                    "rec",
+                    f"l{a}",
+                    f"l{b}",
+                    rng.normal(0, 1, (sizes[b], sizes[a])),
+                    delay=draw(st.integers(1, 3)),
+                )
+            )
     net = A.Network(input_shape, pops, projs)
     t = draw(st.integers(1, 6))
     frames = rng.integers(0, 3, (2, t, *input_shape)).astype(float)
@@ -440,8 +485,13 @@ def test_s11_engine_matches_reference(case, policy, f, stop, queued, in_group):
     if policy == "layered":
         stop, queued = "drain", False
     assert_matches_reference(
-        net, frames, policy=policy, group_size=f, stop=stop,
-        input_mode="queued" if queued else "prioritised", output_in_group=in_group,
+        net,
+        frames,
+        policy=policy,
+        group_size=f,
+        stop=stop,
+        input_mode="queued" if queued else "prioritised",
+        output_in_group=in_group,
     )
 
 
@@ -451,17 +501,21 @@ def test_s11_random_matches_reference_statistics():
 
     rng = np.random.default_rng(5)
     pops = [A.Population("h", 6, threshold=0.9), A.Population("o", 3, threshold=0.9)]
-    projs = [A.Dense("a", "input", "h", rng.uniform(0, 1.2, (6, 3))),
-             A.Dense("b", "h", "o", rng.normal(0.2, 1.0, (3, 6)))]
+    projs = [
+        A.Dense("a", "input", "h", rng.uniform(0, 1.2, (6, 3))),
+        A.Dense("b", "h", "o", rng.normal(0.2, 1.0, (3, 6))),
+    ]
     net = A.Network(3, pops, projs)
     x = np.ones((1, 2, 3))
     n = 1500
     res = A.Simulator(net, "random", 1, seed=1).run(np.repeat(x, n, axis=0))
     ours = res.spikes.sum(axis=(1, 2))
-    theirs = np.array([
-        sum(map(sum, ReferenceEngine(net, "random", 1, seed=s).run(x[0]).spikes))
-        for s in range(n)
-    ])
+    theirs = np.array(
+        [
+            sum(map(sum, ReferenceEngine(net, "random", 1, seed=s).run(x[0]).spikes))
+            for s in range(n)
+        ]
+    )
     values = np.union1d(ours, theirs)
     assert len(values) > 1  # the policy matters in this network
     table = np.array([[np.sum(ours == v) for v in values], [np.sum(theirs == v) for v in values]])
