@@ -67,6 +67,7 @@ class NetArrays(NamedTuple):
     seg_nnz: np.ndarray  # i8[G] nonzero weights in the segment (synaptic ops per delivery)
     seg_delay: np.ndarray  # i8[G] delay in timesteps (0 = immediate)
     weights: np.ndarray  # f4[W]
+    max_src_segs: int  # most segments of any source (bounds the touched list per spike)
 
 
 @dataclass
@@ -310,6 +311,7 @@ def compile_network(net: Network) -> CompiledNetwork:
         seg_nnz=np.ascontiguousarray(seg_nnz),
         seg_delay=np.ascontiguousarray(seg_delay),
         weights=np.ascontiguousarray(weights, dtype=np.float32),
+        max_src_segs=int(counts.max()) if counts.size else 0,
     )
     return CompiledNetwork(
         network=net,

@@ -453,3 +453,39 @@ def test_non_spiking_readout_decisions():
     assert res.predictions.tolist() == [1, 1]
     assert res.accuracy == 0.5
     assert res.stable_correct[0, 0] == 0 and res.stable_correct[1, 0] == -1
+
+
+@pytest.mark.parametrize("policy", ["fifo", "momentum"])
+@pytest.mark.parametrize("refractory", [True, False])
+def test_buffers_grow_mid_timestep(policy, refractory):
+    """Queue, touched list and event log start small (64 entries) and must grow in the
+    middle of a timestep (300 neurons, F = 1, hundreds of pending spikes; without
+    refractoriness neurons re-fire): the engine still matches the reference exactly,
+    with and without event recording (per-sample and batched kernels)."""
+    rng = np.random.default_rng(21)
+    pops = [
+        A.Population("h", 150, threshold=0.5, refractory=refractory, reset="subtract"),
+        A.Population("h2", 150, threshold=0.5, refractory=refractory, reset="subtract"),
+        A.Population("o", 4, threshold=0.5),
+    ]
+    projs = [
+        A.Dense("a", "input", "h", rng.uniform(0.5, 3.0, (150, 3))),
+        A.Sparse(
+            "b",
+            "h",
+            "h2",
+            source_index=np.arange(150),
+            target_index=np.arange(150),
+            weight=rng.uniform(0.2, 0.8, 150),
+        ),
+        A.Dense("c", "h2", "o", rng.uniform(-0.2, 0.5, (4, 150))),
+    ]
+    net = A.Network(3, pops, projs)
+    x = np.ones((2, 3, 3))
+    with_events = assert_matches_reference(net, x, policy=policy, group_size=1)
+    assert with_events.peak_queue.max() > 128
+    batched = A.Simulator(net, policy, 1, threads=1).run(x)
+    for name in A.Result.array_names():
+        np.testing.assert_array_equal(
+            getattr(batched, name), getattr(with_events, name), err_msg=name
+        )
