@@ -306,6 +306,8 @@ class Scratch(NamedTuple):
     ts_len: np.ndarray
     ts_pop: np.ndarray
     k: np.ndarray  # i8[3] counters
+    bsrc: np.ndarray  # i8[n_in + N] sources to deliver in order (fused delivery)
+    bval: np.ndarray  # f8[n_in + N] their counts / values
 
 
 K_TOUCH = 0  # touched runs in this step
@@ -348,6 +350,8 @@ def _grow_touch(sc, need):
         _grown(sc.ts_len, need),
         _grown(sc.ts_pop, need),
         sc.k,
+        sc.bsrc,
+        sc.bval,
     )
 
 
@@ -428,6 +432,100 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
             for k in range(np.uint64(net.seg_len[g])):
                 ring[base + k] += val * w[w0 + k]
     return ops
+
+
+@_inline
+def _deliver_list(net, st, sc, nb, t, stepid, in_row, net_row, track, reactivity):
+    """Deliver sources ``sc.bsrc[:nb]`` (values ``sc.bval``) in order; returns synaptic ops.
+
+    Runs of up to four consecutive *dense* sources (one whole-population segment, same
+    target population, no synaptic state, no delayed synapses) are added in one pass:
+    ``v = v + a*w1 + b*w2 + c*w3 + d*w4`` evaluates left to right, exactly like four
+    sequential deliveries, while reading and writing ``v`` once instead of four times.
+    Every other source goes through :func:`_deliver` (``track``: register touched runs
+    for evaluation; layered mode evaluates whole populations and does not need them).
+    """
+    ops = 0
+    i = 0
+    while i < nb:
+        s0 = sc.bsrc[i]
+        p = net.src_dense_pop[s0]
+        run = 1
+        if p >= 0:
+            while run < 4 and i + run < nb and net.src_dense_pop[sc.bsrc[i + run]] == p:
+                run += 1
+        row = in_row if s0 < net.n_in else net_row
+        if run == 1:
+            ops += _deliver(net, st, sc, s0, sc.bval[i], t, stepid, row, track, reactivity)
+            i += 1
+            continue
+        ops += _deliver_dense_run(net, st, sc, i, run, p, stepid, row, reactivity)
+        i += run
+    return ops
+
+
+@_inline
+def _deliver_dense_run(net, st, sc, i, run, p, stepid, row, reactivity):
+    """Fused delivery of ``run`` (2..4) dense sources sc.bsrc[i:i+run] into population p."""
+    w = net.weights
+    v = st.v
+    tg = np.uint64(net.pop_start[p])
+    ln = np.uint64(net.pop_start[p + 1] - net.pop_start[p])
+    ops = 0
+    for r in range(run):
+        s = sc.bsrc[i + r]
+        mult = int(sc.bval[i + r]) if s >= net.n_in else 1
+        nnz = net.seg_nnz[net.src_ptr[s]] * mult
+        row[p] += nnz
+        ops += nnz
+    a = sc.bval[i]
+    b = sc.bval[i + 1]
+    wa = np.uint64(net.seg_w[net.src_ptr[sc.bsrc[i]]])
+    wb = np.uint64(net.seg_w[net.src_ptr[sc.bsrc[i + 1]]])
+    if run == 2:
+        for k in range(ln):
+            v[tg + k] = v[tg + k] + a * w[wa + k] + b * w[wb + k]
+    else:
+        c = sc.bval[i + 2]
+        wc = np.uint64(net.seg_w[net.src_ptr[sc.bsrc[i + 2]]])
+        if run == 3:
+            for k in range(ln):
+                v[tg + k] = v[tg + k] + a * w[wa + k] + b * w[wb + k] + c * w[wc + k]
+        else:
+            d = sc.bval[i + 3]
+            wd = np.uint64(net.seg_w[net.src_ptr[sc.bsrc[i + 3]]])
+            for k in range(ln):
+                v[tg + k] = (
+                    v[tg + k] + a * w[wa + k] + b * w[wb + k] + c * w[wc + k] + d * w[wd + k]
+                )
+    st.pop_full[p] = stepid
+    if reactivity:
+        sc.pop_recv[p] += run
+    return ops
+
+
+@_inline
+def _deliver_one_and_count(net, st, sc, s, val, p, row, reactivity):
+    """Dense source s (one whole-population segment into p): add and count, in the same
+    pass, the neurons now above threshold. Returns (synaptic ops, crossings)."""
+    g = net.src_ptr[s]
+    w = net.weights
+    v = st.v
+    th = net.theta_cmp
+    tg = np.uint64(net.pop_start[p])
+    ln = np.uint64(net.pop_start[p + 1] - net.pop_start[p])
+    w0 = np.uint64(net.seg_w[g])
+    mult = int(val) if s >= net.n_in else 1
+    nnz = net.seg_nnz[g] * mult
+    row[p] += nnz
+    hits = 0
+    for k in range(ln):
+        x = v[tg + k] + val * w[w0 + k]
+        v[tg + k] = x
+        hits += x > th[tg + k]
+    if reactivity:
+        sc.pop_recv[p] += 1
+    return nnz, hits
 
 
 # --------------------------------------------------------------------------- spikes
@@ -688,6 +786,8 @@ def run_chunk(net, prm, frames, label, st, q, ev, rec):
         np.empty(cap_touch, np.int64),
         np.empty(cap_touch, np.int64),
         np.zeros(3, np.int64),
+        np.empty(net.n_in + n, np.int64),
+        np.empty(net.n_in + n),
     )
     ctr = st.ctr
     ctr[C_RTI] = 0
