@@ -639,7 +639,14 @@ def _timestep_start(net, st, t, stepid):
                 syn[j] = net.alpha[j] * syn[j]
             if fired and sub:
                 vj -= net.theta[j]
-            v[j] = vj + net.bias[j]
+            vj = vj + net.bias[j]
+            if hs:
+                # syn_bias arrives like a current: into syn, and into v if immediate
+                sb = net.syn_bias[j]
+                syn[j] += sb
+                if fl & F_VDIRECT:
+                    vj += sb
+            v[j] = vj
         if fl & F_DRIVEN:
             st.pop_full[p] = stepid
 

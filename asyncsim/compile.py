@@ -51,6 +51,7 @@ class NetArrays(NamedTuple):
     syn_gain: np.ndarray  # f8[N]
     v_reset: np.ndarray  # f8[N]
     bias: np.ndarray  # f8[N]
+    syn_bias: np.ndarray  # f8[N] constant current into the synaptic state per timestep
     v_init: np.ndarray  # f8[N] potential at the start of a sample
     lid: np.ndarray  # i8[N] global logical id (tie-break order)
     pop_of: np.ndarray  # i8[N]
@@ -237,7 +238,7 @@ def compile_network(net: Network) -> CompiledNetwork:
             f |= F_SYN
             if p.syn_immediate:
                 f |= F_VDIRECT
-            if np.any(np.asarray(p.syn_gain) != 0):
+            if np.any(np.asarray(p.syn_gain) != 0) or np.any(np.asarray(p.syn_bias) != 0):
                 f |= F_DRIVEN
         else:
             f |= F_VDIRECT
@@ -297,6 +298,7 @@ def compile_network(net: Network) -> CompiledNetwork:
         syn_gain=neuron_param("syn_gain", 0.0),
         v_reset=neuron_param("v_reset"),
         bias=neuron_param("bias"),
+        syn_bias=neuron_param("syn_bias"),
         v_init=neuron_param("v_init"),
         lid=lid.astype(np.int64),
         pop_of=np.repeat(np.arange(len(pops), dtype=np.int64), sizes),

@@ -195,6 +195,22 @@ def test_cuba_lif_matches_snntorch_style_recurrence(policy):
     np.testing.assert_allclose(res.output_potentials[0, :, 0], expect, rtol=1e-12)
 
 
+def test_syn_bias_is_a_constant_input_current():
+    """snnTorch Linear(bias=True) -> Synaptic: syn_t = alpha syn + x_t + b; v_t = beta v + syn_t."""
+    x = np.random.default_rng(1).normal(size=15)
+    alpha, beta, b = 0.6, 0.8, 0.3
+    res = run_single(dict(threshold=np.inf, alpha=alpha, beta=beta, syn_bias=b), x, "fifo")
+    syn = v = 0.0
+    expect = []
+    for xt in x:
+        syn = alpha * syn + xt + b
+        v = beta * v + syn
+        expect.append(v)
+    np.testing.assert_allclose(res.output_potentials[0, :, 0], expect, rtol=1e-12)
+    with pytest.raises(A.AsyncsimError, match="syn_bias needs alpha"):
+        A.Population("n", 1, syn_bias=0.1)
+
+
 def test_cuba_lif_next_step_form():
     """syn_immediate=False: arrivals reach v only through syn at the next timestep."""
     x = np.array([1.0, 0, 0, 2.0, 0])
