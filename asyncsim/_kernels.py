@@ -305,6 +305,7 @@ class Scratch(NamedTuple):
     ts_start: np.ndarray  # i8[cap] touched runs of this step (partial populations)
     ts_len: np.ndarray
     ts_pop: np.ndarray
+    ts_kind: np.ndarray  # 0: neurons ts_start..+len; 1: neurons seg_idx[ts_start..+len]
     k: np.ndarray  # i8[3] counters
     bsrc: np.ndarray  # i8[n_in + N] sources to deliver in order (fused delivery)
     bval: np.ndarray  # f8[n_in + N] their counts / values
@@ -349,6 +350,7 @@ def _grow_touch(sc, need):
         _grown(sc.ts_start, need),
         _grown(sc.ts_len, need),
         _grown(sc.ts_pop, need),
+        _grown(sc.ts_kind, need),
         sc.k,
         sc.bsrc,
         sc.bval,
@@ -363,6 +365,17 @@ def _grow_ev(a, need):
 
 
 # --------------------------------------------------------------------------- delivery
+@_inline
+def _touch(sc, start, length, p, kind):
+    """Register a run of neurons that received current in this step (capacity reserved)."""
+    i = sc.k[K_TOUCH]
+    sc.ts_start[i] = start
+    sc.ts_len[i] = length
+    sc.ts_pop[i] = p
+    sc.ts_kind[i] = kind
+    sc.k[K_TOUCH] = i + 1
+
+
 @_inline
 def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
     """Deliver source ``s`` (unified id) with count/value ``val`` to all its targets.
@@ -385,8 +398,8 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
     mult = 1
     if s >= net.n_in:
         mult = int(val)  # a network event of count n is n spikes
-    g1 = net.src_split[s]
-    for g in range(net.src_ptr[s], g1):
+    g_idx = net.src_idx[s]
+    for g in range(net.src_ptr[s], g_idx):  # contiguous segments: vectorised adds
         tg = np.uint64(net.seg_tgt[g])
         ln = np.uint64(net.seg_len[g])
         w0 = np.uint64(net.seg_w[g])
@@ -407,11 +420,7 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
             if whole:
                 st.pop_full[p] = stepid
             else:
-                i = sc.k[K_TOUCH]
-                sc.ts_start[i] = net.seg_tgt[g]
-                sc.ts_len[i] = net.seg_len[g]
-                sc.ts_pop[i] = p
-                sc.k[K_TOUCH] = i + 1
+                _touch(sc, net.seg_tgt[g], net.seg_len[g], p, 0)
         if reactivity:
             if whole:
                 sc.pop_recv[p] += 1  # every neuron of p received this current
@@ -419,18 +428,48 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
                 recv = st.recv
                 for k in range(ln):
                     recv[tg + k] += 1
+    g1 = net.src_split[s]
+    idx = net.seg_idx
+    for g in range(g_idx, g1):  # indexed (sparse) segments: scattered adds
+        i0 = np.uint64(net.seg_tgt[g])
+        ln = np.uint64(net.seg_len[g])
+        w0 = np.uint64(net.seg_w[g])
+        p = net.seg_pop[g]
+        fl = net.pop_flags[p]
+        nnz = net.seg_nnz[g] * mult
+        row[p] += nnz
+        ops += nnz
+        if fl & F_VDIRECT:
+            for k in range(ln):
+                v[idx[i0 + k]] += val * w[w0 + k]
+            if track:
+                _touch(sc, net.seg_tgt[g], net.seg_len[g], p, 1)
+        if fl & F_SYN:
+            syn = st.syn
+            for k in range(ln):
+                syn[idx[i0 + k]] += val * w[w0 + k]
+        if reactivity:
+            recv = st.recv
+            for k in range(ln):
+                recv[idx[i0 + k]] += 1
     g2 = net.src_ptr[s + 1]
     if g1 < g2:
         n = net.n_neurons
         ring = st.ring
         for g in range(g1, g2):
-            base = np.uint64(((t + net.seg_delay[g]) % net.max_delay) * n + net.seg_tgt[g])
+            base = np.uint64(((t + net.seg_delay[g]) % net.max_delay) * n)
+            tg = np.uint64(net.seg_tgt[g])
             w0 = np.uint64(net.seg_w[g])
+            ln = np.uint64(net.seg_len[g])
             nnz = net.seg_nnz[g] * mult
             row[net.seg_pop[g]] += nnz
             ops += nnz
-            for k in range(np.uint64(net.seg_len[g])):
-                ring[base + k] += val * w[w0 + k]
+            if net.seg_kind[g] == 0:
+                for k in range(ln):
+                    ring[base + tg + k] += val * w[w0 + k]
+            else:
+                for k in range(ln):
+                    ring[base + np.uint64(idx[tg + k])] += val * w[w0 + k]
     return ops
 
 
@@ -584,12 +623,15 @@ def _evaluate(net, st, sc, t, stepid, upd_row):
             _scan(net, st, sc, a, b, t, True)
     mark = st.mark
     refr_ts = st.refr_ts
+    idx = net.seg_idx
     for i in range(sc.k[K_TOUCH]):
         p = sc.ts_pop[i]
         if st.pop_full[p] == stepid:
             continue
         a = sc.ts_start[i]
-        for j in range(a, a + sc.ts_len[i]):
+        indexed = sc.ts_kind[i] == 1
+        for r in range(a, a + sc.ts_len[i]):
+            j = idx[r] if indexed else r
             if mark[j] != stepid:
                 mark[j] = stepid
                 if refr_ts[j] != t:
@@ -666,11 +708,7 @@ def _inject_delayed(net, st, sc, t):
                 st.syn[j] += c
             if fl & F_VDIRECT:
                 st.v[j] += c
-                i = sc.k[K_TOUCH]
-                sc.ts_start[i] = j
-                sc.ts_len[i] = 1
-                sc.ts_pop[i] = net.pop_of[j]
-                sc.k[K_TOUCH] = i + 1
+                _touch(sc, j, 1, net.pop_of[j], 0)
 
 
 @_inline
@@ -789,6 +827,7 @@ def run_chunk(net, prm, frames, label, st, q, ev, rec):
         np.empty(n, np.int64),
         np.zeros(npop, np.int64),
         np.zeros(npop, np.int64),
+        np.empty(cap_touch, np.int64),
         np.empty(cap_touch, np.int64),
         np.empty(cap_touch, np.int64),
         np.empty(cap_touch, np.int64),

@@ -104,7 +104,11 @@ class ReferenceEngine:
         # synapses[source] = list of (target gid, weight, delay, target population)
         # source: ("in", channel) or ("n", gid); projection order = summation order
         self.synapses: dict[tuple[str, int], list[tuple[int, float, int, int]]] = {}
-        for pr in net.projections:
+        # summation order within one source: contiguous projections (dense, convolution)
+        # before sparse / one-to-one ones, each group in projection order (as compiled)
+        ordered = [pr for pr in net.projections if not isinstance(pr, (Sparse, OneToOne))]
+        ordered += [pr for pr in net.projections if isinstance(pr, (Sparse, OneToOne))]
+        for pr in ordered:
             self._add_projection(pr)
         self.topo = [
             next(i for i, p in enumerate(pops) if p.name == name)
