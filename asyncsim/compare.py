@@ -11,7 +11,8 @@ seeds) and adds, for the headline metrics, the ratio to the layered baseline
 (``<metric>_rel``). :func:`compare` does both.
 
 A run row holds :meth:`asyncsim.Result.summary` unchanged (so every number can be
-checked against the API) plus:
+checked against the API; only ``group_size`` reads ``"-"`` for layered, where F does not
+apply) plus ``run`` (a label) and:
 
 * ``first_output_{timestep,spikes,steps,synops}``: sample-level point of the first output
   spike (network spikes, forward steps and synaptic operations counted from the start
