@@ -90,15 +90,15 @@ def beta_from_tau(tau_mem: ArrayLike, dt: float, method: str = "exact") -> np.nd
         raise AsyncsimError(f"dt = {dt!r} must be a finite number >= 0 (seconds per timestep)")
     if np.isnan(tau).any() or (tau <= 0).any():
         bad = tau[np.isnan(tau) | (tau <= 0)].flat[0]
-        raise AsyncsimError(f"tau_mem = {bad!r} must be > 0; use tau = inf for no leak")
+        raise AsyncsimError(f"tau_mem = {float(bad):g} must be > 0; use tau = inf for no leak")
     if method == "exact":
         return np.exp(-dt / tau)
     if method == "euler":
         beta = 1.0 - dt / tau
         if (beta < 0).any():
-            bad = tau[beta < 0].flat[0]
+            bad = float(tau[beta < 0].flat[0])
             raise AsyncsimError(
-                f"Euler leak 1 - dt/tau = 1 - {dt}/{bad} = {1 - dt / bad:.4g} is negative; "
+                f"Euler leak 1 - dt/tau = 1 - {dt:g}/{bad:g} = {1 - dt / bad:.4g} is negative; "
                 "dt must not exceed tau_mem: pass a smaller dt or use method='exact'"
             )
         return beta
@@ -192,7 +192,7 @@ class Population:
         if ((beta < 0) | (beta > 1)).any():
             bad = beta[(beta < 0) | (beta > 1)].flat[0]
             raise AsyncsimError(
-                f"{what}: leak factor beta = {bad!r} is outside [0, 1]; "
+                f"{what}: leak factor beta = {float(bad):g} is outside [0, 1]; "
                 "beta = exp(-dt/tau_mem) must lie in [0, 1] (check tau_mem and dt)"
             )
         self.beta = beta
@@ -297,7 +297,7 @@ def _finite_weight(w: Any, what: str) -> np.ndarray:
     arr = np.asarray(w, dtype=np.float64)
     if not np.isfinite(arr).all():
         bad = arr[~np.isfinite(arr)].flat[0]
-        raise AsyncsimError(f"{what}: weight contains {bad}; every weight must be finite")
+        raise AsyncsimError(f"{what}: weight contains {float(bad):g}; every weight must be finite")
     if (np.abs(arr) > np.finfo(np.float32).max).any():
         raise AsyncsimError(f"{what}: weight magnitude exceeds float32 range (3.4e38)")
     return arr
@@ -673,15 +673,24 @@ class Network:
                     ready.append(m)
                     ready.sort(key=order_index.__getitem__)
         if len(out) != len(self.populations):
-            stuck = [n for n in succ if n not in out]
+            # peel off populations that only lead away from the cycle(s)
+            stuck = {n for n in succ if n not in out}
+            changed = True
+            while changed:
+                changed = False
+                for n in list(stuck):
+                    if not succ[n] & stuck:
+                        stuck.discard(n)
+                        changed = True
             cyc = [
                 pr.name
                 for pr in self.projections
                 if pr.source in stuck and pr.target in stuck and getattr(pr, "delay", 0) == 0
             ]
+            members = sorted(stuck, key=order_index.__getitem__)
             raise AsyncsimError(
                 f"projections {', '.join(repr(c) for c in cyc)} form a cycle among "
-                f"{', '.join(repr(s) for s in stuck)} with delay 0; a recurrent projection "
+                f"{', '.join(repr(s) for s in members)} with delay 0; a recurrent projection "
                 "needs delay >= 1 timestep (as trainers deliver recurrent spikes at the next "
                 "timestep): set delay=1"
             )
