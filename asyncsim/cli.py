@@ -251,10 +251,10 @@ def _fmt(v: Any, digits: int = 4) -> str:
         f = float(v)
         if not np.isfinite(f):
             return "-"
-        if f == int(f) and abs(f) < 1e9:
-            return str(int(f))
-        if abs(f) >= 1e5:
+        if abs(f) >= 1e12:
             return f"{f:.4g}"
+        if f == int(f) or abs(f) >= 10**digits:
+            return f"{f:.0f}"
         return f"{f:.{digits}g}"
     return str(v)
 
@@ -451,7 +451,8 @@ def run(
         input_mode=input_mode.lower(),
         threads=threads,
     )
-    with Progress(f"{sim.policy.label} F={group_size}", not quiet) as bar:
+    label = "layered" if sim.policy.label == "layered" else f"{sim.policy.label} F={group_size}"
+    with Progress(label, not quiet) as bar:
         res = sim.run(frames, labels, progress=bar)
     metrics = measure(res, compiled, frames, presets)
     meta = _meta(
@@ -484,8 +485,9 @@ def format_run(doc: dict[str, Any]) -> str:
     lines = [
         f"model   {meta['model']} ({meta.get('network', '')})",
         f"inputs  {meta['inputs']}: {m['samples']} samples x {m['timesteps']} timesteps",
-        f"run     policy {m['policy']}, F={m['group_size']}, seed {m['seed']}, "
-        f"stop {m['stop']}, input {m['input_mode']}",
+        f"run     policy {m['policy']}"
+        + ("" if m["policy"] == "layered" else f", F={m['group_size']}, seed {m['seed']}")
+        + f", stop {m['stop']}, input {m['input_mode']}",
         "",
     ]
     rows = [
@@ -971,6 +973,7 @@ def describe(net: Network) -> dict[str, Any]:
 def format_inspect(info: dict[str, Any]) -> str:
     """The text printed by ``asyncsim inspect``."""
     from .bench import format_table
+    from .export import jsonable
 
     def rng(r: list[float] | None) -> str:
         if r is None:
@@ -983,7 +986,7 @@ def format_inspect(info: dict[str, Any]) -> str:
         f"{info['neurons']} neurons, output {info['output']!r} (readout {info['readout']})",
     ]
     for k, v in info["metadata"].items():
-        text = v if isinstance(v, str) else json.dumps(v, default=str)
+        text = v if isinstance(v, str) else json.dumps(jsonable(v))
         lines.append(f"  {k}: {_one_line(text)}")
     lines.append("")
     head = ["population", "shape", "threshold", "beta", "reset", "bias", "fan-in", "fan-out"]

@@ -56,6 +56,14 @@ def _save(fig: Any, path: str | os.PathLike[str], overwrite: bool) -> Path:
     return atomic_write(p, write, overwrite)
 
 
+def _energy_unit(max_pj: float) -> tuple[float, str]:
+    """Scale factor and unit so that energies in pJ read as small numbers."""
+    for unit, scale in (("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
+        if max_pj >= scale:
+            return scale, unit
+    return 1.0, "pJ"
+
+
 # ---------------------------------------------------------------------- raster
 def raster(
     results: Mapping[str, Result],
@@ -63,8 +71,12 @@ def raster(
     sample: int = 0,
     title: str | None = None,
     overwrite: bool = False,
+    timesteps: int | None = 10,
 ) -> Path:
     """Spike raster of one sample: one row of panels per population, one column per run.
+
+    Only the first ``timesteps`` timesteps are drawn (default 10, ``None`` for all), so the
+    order of spikes inside a timestep stays visible.
 
     ``results`` maps a label (``"layered"``, ``"fifo F=1"``) to a result recorded with
     ``record_events=True``. Within each timestep (one unit of the x axis) a spike is placed
@@ -78,7 +90,9 @@ def raster(
     first = results[labels[0]]
     names = first.population_names
     sizes = first.population_sizes
-    n_t = first.n_timesteps
+    n_t = first.n_timesteps if timesteps is None else min(int(timesteps), first.n_timesteps)
+    if n_t < 1:
+        raise AsyncsimError(f"raster: timesteps={timesteps!r} must be >= 1")
     for lab in labels:
         if results[lab].events is None:
             raise AsyncsimError(
@@ -93,6 +107,7 @@ def raster(
         res = results[lab]
         ev = res.events[sample]  # type: ignore[index]
         steps = np.maximum(res.forward_steps[sample], 1)
+        ev = ev[ev["timestep"] < n_t]
         x = ev["timestep"] + (ev["step"] - 1) / steps[ev["timestep"]]
         color = POLICY_COLORS.get(lab.split()[0], "tab:purple")
         for i, name in enumerate(names):
@@ -119,12 +134,14 @@ def raster(
                 ax.set_yticklabels([])
             ax.tick_params(labelsize=8)
             if i == 0:
-                ax.set_title(f"{lab}: {int(res.spikes[sample].sum())} spikes", fontsize=10)
+                n_spk = int(res.spikes[sample, :n_t].sum())
+                ax.set_title(f"{lab}: {n_spk} spikes", fontsize=10)
         axes[-1, j].set_xlabel("timestep (+ forward step / steps in timestep)", fontsize=9)
     lab_text = ""
     if first.labels is not None:
         lab_text = f", label {int(first.labels[sample])}"
-    fig.suptitle(title or f"Spike raster, sample {int(first.sample_ids[sample])}{lab_text}")
+    shown = "" if n_t == first.n_timesteps else f", first {n_t} of {first.n_timesteps} timesteps"
+    fig.suptitle(title or f"Spike raster, sample {int(first.sample_ids[sample])}{lab_text}{shown}")
     return _save(fig, path, overwrite)
 
 
@@ -216,10 +233,10 @@ def decision_curve(
 SWEEP_PANELS = (
     ("accuracy", "accuracy"),
     ("spikes_per_sample", "spikes per sample"),
-    ("synops_per_sample", "synaptic ops per sample"),
+    ("synops_per_sample", "synaptic ops per sample (network spikes)"),
     ("first_output_spikes", "latency to first output (spikes)"),
     ("stable_correct_spikes", "latency to stable correct decision (spikes)"),
-    ("energy_pj", "energy per sample (pJ)"),
+    ("energy_pj", "energy per sample"),
 )
 
 
@@ -240,6 +257,12 @@ def sweep_plot(
     fig = _figure(13, 7.2)
     axes = fig.subplots(2, 3).ravel()
     for ax, (key, label) in zip(axes, SWEEP_PANELS, strict=True):
+        scale = 1.0
+        if key == "energy_pj":
+            vals = [_get(r, key) or 0.0 for r in rows]
+            scale, unit = _energy_unit(max(vals, default=0.0))
+            preset = _get(rows[0], "energy_preset")
+            label = f"{label} ({unit}, {preset})"
         for pol, rs in pols.items():
             xs, ys, sd = [], [], []
             for r in rs:
@@ -247,8 +270,8 @@ def sweep_plot(
                 if v is None:
                     continue
                 xs.append(pos[str(r["group_size"])])
-                ys.append(v)
-                sd.append(_get(r, key + "_std") or 0.0)
+                ys.append(v / scale)
+                sd.append((_get(r, key + "_std") or 0.0) / scale)
             if not xs:
                 continue
             color = POLICY_COLORS.get(pol, "tab:purple")
@@ -258,7 +281,8 @@ def sweep_plot(
                 hi = np.array(ys) + np.array(sd)
                 ax.fill_between(xs, lo, hi, color=color, alpha=0.2, lw=0)
         if base is not None and _get(base, key) is not None:
-            ax.axhline(_get(base, key), color="black", ls="--", lw=1.3, label="layered")
+            ax.axhline(_get(base, key) / scale, color="black", ls="--", lw=1.3, label="layered")
+        ax.ticklabel_format(axis="y", useOffset=False)
         ax.set_xticks(range(len(fs)), fs, fontsize=8)
         ax.set_xlabel("forward group size F")
         ax.set_title(label, fontsize=10)
@@ -332,17 +356,20 @@ def energy_breakdown(
         terms = _terms_of(chosen[0], preset)
         if not terms:
             raise AsyncsimError(f"energy plot: no terms of preset {preset!r} in the rows")
+        totals = [_get(r, f"energy.{preset}.total_pj") or 0.0 for r in chosen]
+        scale, unit = _energy_unit(max(totals))
         left = np.zeros(len(chosen))
         for k, term in enumerate(terms):
             vals = np.array(
                 [_get(r, f"energy.{preset}.terms.{term}.energy_pj") or 0.0 for r in chosen],
                 float,
             )
+            vals /= scale
             ax.barh(labels, vals, left=left, color=cmap(k % 10), label=term, height=0.7)
             left += vals
         ref = left[0] if base is not None and left[0] > 0 else None
         for i, tot in enumerate(left):
-            text = _energy_text(tot)
+            text = _energy_text(tot * scale)
             if ref is not None and i > 0:
                 text += f" (x{tot / ref:.3f})"
             ax.text(tot, i, " " + text, va="center", fontsize=7)
@@ -351,7 +378,7 @@ def energy_breakdown(
         ax.tick_params(labelsize=8)
         scope = PRESETS[preset].scope if preset in PRESETS else "user table"
         ax.set_title(f"{preset} ({scope})", fontsize=10)
-        ax.set_xlabel("energy per sample (pJ)", fontsize=8)
+        ax.set_xlabel(f"energy per sample ({unit})", fontsize=8)
         ax.grid(axis="x", alpha=0.3)
         ax.legend(
             fontsize=7,
