@@ -72,7 +72,7 @@ def check_target(path: str | os.PathLike[str], overwrite: bool = False) -> Path:
         raise AsyncsimError(f"output file {str(p)!r} is a directory")
     if p.exists() and not overwrite:
         raise AsyncsimError(
-            f"output file {str(p)!r} already exists; pass --force (overwrite=True) to "
+            f"output file {str(p)!r} already exists; pass --force (overwrite=True in Python) to "
             "replace it or choose another name"
         )
     return p
