@@ -970,6 +970,10 @@ def describe(net: Network) -> dict[str, Any]:
     }
 
 
+def _wrap(text: str, indent: str) -> str:
+    return textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent + "    ")
+
+
 def format_inspect(info: dict[str, Any]) -> str:
     """The text printed by ``asyncsim inspect``."""
     from .bench import format_table
@@ -987,7 +991,7 @@ def format_inspect(info: dict[str, Any]) -> str:
     ]
     for k, v in info["metadata"].items():
         text = v if isinstance(v, str) else json.dumps(jsonable(v))
-        lines.append(f"  {k}: {_one_line(text)}")
+        lines.append(_wrap(f"{k}: {_one_line(text)}", "  "))
     lines.append("")
     head = ["population", "shape", "threshold", "beta", "reset", "bias", "fan-in", "fan-out"]
     body = []
@@ -1010,7 +1014,8 @@ def format_inspect(info: dict[str, Any]) -> str:
     lines.append(format_table(head, body))
     pm = [(p["name"], p["metadata"]) for p in info["populations"] if p["metadata"]]
     for name, md in pm:
-        lines.append(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in md.items()))
+        text = ", ".join(f"{k}={_one_line(str(v))}" for k, v in md.items())
+        lines.append(_wrap(f"{name}: {text}", "  "))
     lines.append("")
     head = [
         "projection",
