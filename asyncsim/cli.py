@@ -161,10 +161,12 @@ def load_data(
     labels_path: str | None = None,
     samples: int | None = None,
     timesteps: int | None = None,
+    time_window: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Frames ``(S, T, *input_shape)`` and labels from ``path`` (via
-    :func:`asyncsim.load_inputs`), labels overridden by ``labels_path``, cut to the first
-    ``samples`` samples."""
+    :func:`asyncsim.load_inputs`; event data is binned with ``time_window`` and
+    ``timesteps``), labels overridden by ``labels_path``, cut to the first ``samples``
+    samples."""
     try:
         from .io import load_inputs
     except ImportError:  # pragma: no cover - asyncsim.io ships with the package
@@ -174,6 +176,8 @@ def load_data(
     kw: dict[str, Any] = {"input_shape": tuple(network.input_shape)}  # type: ignore[arg-type]
     if timesteps is not None:
         kw["n_timesteps"] = timesteps
+    if time_window is not None:
+        kw["time_window"] = time_window
     try:
         frames, labels = load_inputs(path, **kw)
     except AsyncsimError:
@@ -314,10 +318,16 @@ def _common_data_options(f: Callable[..., Any]) -> Callable[..., Any]:
         help="Use only the first N samples.",
     )(f)
     f = click.option(
+        "--time-window",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        help="Frame length for event data, in the unit of the events' t (tonic: us).",
+    )(f)
+    f = click.option(
         "--timesteps",
         type=click.IntRange(min=1),
         default=None,
-        help="Timesteps to bin event data into (event inputs only).",
+        help="Frames per sample for event data (default: cover every event).",
     )(f)
     f = click.option(
         "--labels",
@@ -416,6 +426,7 @@ def run(
     input_path: str,
     labels_path: str | None,
     timesteps: int | None,
+    time_window: float | None,
     samples: int | None,
     threads: int | None,
     policy: str,
@@ -440,7 +451,7 @@ def run(
     _check_out(out, force)
     presets = _energy_presets(energy)
     net = load_model(model, dt, profile)
-    frames, labels = load_data(input_path, net, labels_path, samples, timesteps)
+    frames, labels = load_data(input_path, net, labels_path, samples, timesteps, time_window)
     compiled = compile_network(net)
     sim = Simulator(
         compiled,
@@ -599,6 +610,7 @@ def compare(
     input_path: str,
     labels_path: str | None,
     timesteps: int | None,
+    time_window: float | None,
     samples: int | None,
     threads: int | None,
     policies: str,
@@ -634,7 +646,7 @@ def compare(
     net = load_model(model, dt, profile)
     specs = C.sweep_specs(net.widest(), pols, sizes, seed_list)  # validates early
     plot_files = _plot_targets(plot_dir, force) if plot_dir else None
-    frames, labels = load_data(input_path, net, labels_path, samples, timesteps)
+    frames, labels = load_data(input_path, net, labels_path, samples, timesteps, time_window)
     if plot_files and raster_sample >= frames.shape[0]:
         raise AsyncsimError(
             f"--raster-sample {raster_sample} is out of range: the inputs have "

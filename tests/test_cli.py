@@ -22,6 +22,7 @@ from asyncsim import compare as C
 from asyncsim.cli import main
 
 from .workflow_helpers import (
+    HAVE_IO,
     MODEL_SUFFIX,
     install_fake_io,
     tiny_data,
@@ -124,6 +125,36 @@ def test_run_with_a_user_energy_table(files):
     assert doc["metrics"]["energy_preset"] == "chip"
     assert doc["metrics"]["energy_pj"] == pytest.approx(2.0 * api.spikes_per_sample())
     assert "truenorth" in doc["metrics"]["energy"]  # the built-in presets come along
+
+
+@pytest.mark.skipif(not HAVE_IO, reason="asyncsim.io (event binning) is not present")
+def test_run_on_tonic_style_events(tmp_path, monkeypatch):
+    """Structured (x, y, t, p) events are binned by asyncsim.load_inputs with the CLI's
+    --time-window / --timesteps; the result equals the API on the same frames."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(5)
+    w = rng.normal(0.4, 0.3, (3, 2 * 4 * 4))
+    net = A.Network((2, 4, 4), [A.Population("o", 3, threshold=1.0, beta=0.9)],
+                    [A.Dense("d", "input", "o", w)])  # fmt: skip
+    write_model(net, tmp_path / f"ev{MODEL_SUFFIX}")
+    n = 200
+    ev = np.zeros(n, dtype=[("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])
+    ev["x"], ev["y"], ev["p"] = rng.integers(0, 4, n), rng.integers(0, 4, n), rng.integers(0, 2, n)
+    ev["t"] = np.sort(rng.integers(0, 5000, n))
+    np.save("events.npy", ev)
+    res = invoke(
+        "run", f"ev{MODEL_SUFFIX}", "-i", "events.npy", "--time-window", "1000",
+        "--timesteps", "5", "--json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    frames, _ = A.load_inputs("events.npy", input_shape=(2, 4, 4), time_window=1000, n_timesteps=5)
+    api = A.Simulator(net).run(frames)
+    doc = json.loads(res.stdout)
+    assert doc["metrics"]["timesteps"] == 5
+    assert doc["metrics"]["spikes_per_sample"] == pytest.approx(api.spikes_per_sample())
+    assert doc["metrics"]["input_synops_per_sample"] == pytest.approx(
+        api.input_synops.sum() / api.n_samples
+    )
 
 
 # ---------------------------------------------------------------------- compare
