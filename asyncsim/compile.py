@@ -51,6 +51,7 @@ class NetArrays(NamedTuple):
     syn_gain: np.ndarray  # f8[N]
     v_reset: np.ndarray  # f8[N]
     bias: np.ndarray  # f8[N]
+    syn_bias: np.ndarray  # f8[N] constant current into the synaptic state per timestep
     v_init: np.ndarray  # f8[N] potential at the start of a sample
     lid: np.ndarray  # i8[N] global logical id (tie-break order)
     pop_of: np.ndarray  # i8[N]
@@ -67,6 +68,9 @@ class NetArrays(NamedTuple):
     seg_nnz: np.ndarray  # i8[G] nonzero weights in the segment (synaptic ops per delivery)
     seg_delay: np.ndarray  # i8[G] delay in timesteps (0 = immediate)
     weights: np.ndarray  # f4[W]
+    max_src_segs: int  # most segments of any source (bounds the touched list per spike)
+    src_dense_pop: np.ndarray  # i8[S] target population if the source is "dense" (one
+    # whole-population segment, no delayed synapses, no synaptic state), else -1
 
 
 @dataclass
@@ -234,7 +238,7 @@ def compile_network(net: Network) -> CompiledNetwork:
             f |= F_SYN
             if p.syn_immediate:
                 f |= F_VDIRECT
-            if np.any(np.asarray(p.syn_gain) != 0):
+            if np.any(np.asarray(p.syn_gain) != 0) or np.any(np.asarray(p.syn_bias) != 0):
                 f |= F_DRIVEN
         else:
             f |= F_VDIRECT
@@ -294,6 +298,7 @@ def compile_network(net: Network) -> CompiledNetwork:
         syn_gain=neuron_param("syn_gain", 0.0),
         v_reset=neuron_param("v_reset"),
         bias=neuron_param("bias"),
+        syn_bias=neuron_param("syn_bias"),
         v_init=neuron_param("v_init"),
         lid=lid.astype(np.int64),
         pop_of=np.repeat(np.arange(len(pops), dtype=np.int64), sizes),
@@ -310,6 +315,8 @@ def compile_network(net: Network) -> CompiledNetwork:
         seg_nnz=np.ascontiguousarray(seg_nnz),
         seg_delay=np.ascontiguousarray(seg_delay),
         weights=np.ascontiguousarray(weights, dtype=np.float32),
+        max_src_segs=int(counts.max()) if counts.size else 0,
+        src_dense_pop=_dense_sources(src_ptr, imm_counts, seg_len, seg_pop, starts, flags),
     )
     return CompiledNetwork(
         network=net,
@@ -320,6 +327,28 @@ def compile_network(net: Network) -> CompiledNetwork:
         to_logical=to_logical,
         to_internal=to_internal,
     )
+
+
+def _dense_sources(
+    src_ptr: np.ndarray,
+    imm_counts: np.ndarray,
+    seg_len: np.ndarray,
+    seg_pop: np.ndarray,
+    starts: np.ndarray,
+    flags: np.ndarray,
+) -> np.ndarray:
+    """For each source, its target population if it has exactly one segment, immediate,
+    covering a whole population without synaptic state (a fully connected row); else -1.
+    Such sources take the fused delivery paths of the kernel."""
+    out = np.full(src_ptr.size - 1, -1, dtype=np.int64)
+    total = np.diff(src_ptr)
+    single = np.flatnonzero((total == 1) & (imm_counts == 1))
+    g = src_ptr[single]
+    p = seg_pop[g]
+    sizes = np.diff(starts)
+    ok = (seg_len[g] == sizes[p]) & ((flags[p] & F_SYN) == 0) & ((flags[p] & F_VDIRECT) != 0)
+    out[single[ok]] = p[ok]
+    return out
 
 
 def _source_ids(

@@ -7,7 +7,7 @@ loader) gives them. Nothing here simulates; :mod:`asyncsim.compile` turns a
 Neuron model (per neuron, per timestep; see ``docs/semantics.md``)::
 
     at the start of timestep t:   v <- beta * v + syn_gain * syn ; syn <- alpha * syn
-                                  v <- v + bias
+                                  v <- v + bias ; then syn_bias arrives like a current
     on every arriving current I:  syn <- syn + I  (if the population has a synaptic state)
                                   v   <- v + I    (unless ``syn_immediate=False``)
     spike iff v > threshold       (or v >= threshold with ``threshold_op=">="``)
@@ -132,9 +132,13 @@ class Population:
             no synaptic state (currents go straight into ``v``).
         syn_gain: how much of the synaptic state enters ``v`` at a timestep start
             (default ``alpha``, snnTorch ``Synaptic``: ``v_t = beta v + alpha syn + x``).
-        syn_immediate: arriving currents also enter ``v`` in the same timestep (snnTorch);
-            ``False`` means they reach ``v`` only through ``syn`` at the next timestep
-            (Norse).
+        syn_immediate: arriving currents also enter ``v`` in the same timestep (snnTorch,
+            Norse, Sinabs); ``False`` means they reach ``v`` only through ``syn`` at the next
+            timestep (exact discretisation of NIR's continuous CubaLIF).
+        syn_bias: constant current into the synaptic state, once per timestep, like an
+            arriving current (a layer bias before snnTorch ``Synaptic``/``RSynaptic``,
+            SpikingJelly ``CUBALIFNode``); needs ``alpha``. ``bias`` instead adds to ``v``
+            directly (membrane constants such as ``v_leak`` terms).
         threshold_op: ``">"`` (default, SEMANTICS.md) or ``">="`` (SpikingJelly).
         v_init: potential at the start of every sample (SpikingJelly starts at v_reset,
             Norse at v_leak; default 0).
@@ -158,6 +162,7 @@ class Population:
     alpha: ArrayLike | None = None
     syn_gain: ArrayLike | None = None
     syn_immediate: bool = True
+    syn_bias: ArrayLike = 0.0
     threshold_op: str = ">"
     v_init: ArrayLike = 0.0
     multi_spike: bool = False
@@ -235,9 +240,17 @@ class Population:
             raise AsyncsimError(
                 f"{what}: threshold_op {self.threshold_op!r} is unknown; use '>' or '>='"
             )
+        self.syn_bias = _per_neuron(self.syn_bias, shape, f"{what} syn_bias")
+        if not np.isfinite(self.syn_bias).all():
+            raise AsyncsimError(f"{what}: syn_bias must be finite")
         if self.alpha is None:
             if self.syn_gain is not None:
                 raise AsyncsimError(f"{what}: syn_gain needs alpha (a synaptic state)")
+            if (self.syn_bias != 0).any():
+                raise AsyncsimError(
+                    f"{what}: syn_bias needs alpha (a synaptic state); for a plain LIF "
+                    "neuron use bias"
+                )
             self.syn_immediate = True
         else:
             self.alpha = _per_neuron(self.alpha, shape, f"{what} alpha")

@@ -195,6 +195,22 @@ def test_cuba_lif_matches_snntorch_style_recurrence(policy):
     np.testing.assert_allclose(res.output_potentials[0, :, 0], expect, rtol=1e-12)
 
 
+def test_syn_bias_is_a_constant_input_current():
+    """snnTorch Linear(bias=True) -> Synaptic: syn_t = alpha syn + x_t + b; v_t = beta v + syn_t."""
+    x = np.random.default_rng(1).normal(size=15)
+    alpha, beta, b = 0.6, 0.8, 0.3
+    res = run_single(dict(threshold=np.inf, alpha=alpha, beta=beta, syn_bias=b), x, "fifo")
+    syn = v = 0.0
+    expect = []
+    for xt in x:
+        syn = alpha * syn + xt + b
+        v = beta * v + syn
+        expect.append(v)
+    np.testing.assert_allclose(res.output_potentials[0, :, 0], expect, rtol=1e-12)
+    with pytest.raises(A.AsyncsimError, match="syn_bias needs alpha"):
+        A.Population("n", 1, syn_bias=0.1)
+
+
 def test_cuba_lif_next_step_form():
     """syn_immediate=False: arrivals reach v only through syn at the next timestep."""
     x = np.array([1.0, 0, 0, 2.0, 0])
@@ -453,3 +469,39 @@ def test_non_spiking_readout_decisions():
     assert res.predictions.tolist() == [1, 1]
     assert res.accuracy == 0.5
     assert res.stable_correct[0, 0] == 0 and res.stable_correct[1, 0] == -1
+
+
+@pytest.mark.parametrize("policy", ["fifo", "momentum"])
+@pytest.mark.parametrize("refractory", [True, False])
+def test_buffers_grow_mid_timestep(policy, refractory):
+    """Queue, touched list and event log start small (64 entries) and must grow in the
+    middle of a timestep (300 neurons, F = 1, hundreds of pending spikes; without
+    refractoriness neurons re-fire): the engine still matches the reference exactly,
+    with and without event recording (per-sample and batched kernels)."""
+    rng = np.random.default_rng(21)
+    pops = [
+        A.Population("h", 150, threshold=0.5, refractory=refractory, reset="subtract"),
+        A.Population("h2", 150, threshold=0.5, refractory=refractory, reset="subtract"),
+        A.Population("o", 4, threshold=0.5),
+    ]
+    projs = [
+        A.Dense("a", "input", "h", rng.uniform(0.5, 3.0, (150, 3))),
+        A.Sparse(
+            "b",
+            "h",
+            "h2",
+            source_index=np.arange(150),
+            target_index=np.arange(150),
+            weight=rng.uniform(0.2, 0.8, 150),
+        ),
+        A.Dense("c", "h2", "o", rng.uniform(-0.2, 0.5, (4, 150))),
+    ]
+    net = A.Network(3, pops, projs)
+    x = np.ones((2, 3, 3))
+    with_events = assert_matches_reference(net, x, policy=policy, group_size=1)
+    assert with_events.peak_queue.max() > 128
+    batched = A.Simulator(net, policy, 1, threads=1).run(x)
+    for name in A.Result.array_names():
+        np.testing.assert_array_equal(
+            getattr(batched, name), getattr(with_events, name), err_msg=name
+        )
