@@ -716,7 +716,8 @@ def _plot_targets(plot_dir: str, force: bool) -> dict[str, Path]:
             "--plot needs matplotlib: pip install matplotlib (or asyncsim[plot])"
         ) from None
     d = Path(plot_dir)
-    d.mkdir(parents=True, exist_ok=True)
+    if d.exists() and not d.is_dir():
+        raise AsyncsimError(f"--plot {plot_dir!r} is a file; give a directory for the figures")
     files = {k: d / v for k, v in PLOT_NAMES.items()}
     for p in files.values():
         if p.exists() and not force:
@@ -741,6 +742,7 @@ def _write_plots(
     from . import plots
     from .compare import RunSpec, record_sample
 
+    next(iter(files.values())).parent.mkdir(parents=True, exist_ok=True)
     out = []
     # raster: layered and each asynchronous policy at the smallest F of the sweep
     chosen: list[RunSpec] = []

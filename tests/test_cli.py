@@ -328,6 +328,11 @@ def test_compare_option_errors(files):
     )
     np.save("labels.npy", np.zeros(3, int))
     assert_one_line_error(invoke(*base, "--labels", "labels.npy"), 1, "labels shape (3,)")
+    Path("afile").write_text("")
+    assert_one_line_error(invoke(*base, "--plot", "afile"), 1, "--plot 'afile' is a file")
+    # a run that fails before simulating leaves no figure directory behind
+    assert_one_line_error(invoke(*base, "--plot", "newdir", "--seeds", "x"), 1, "--seeds")
+    assert not Path("newdir").exists()
 
 
 def test_outputs_are_never_overwritten_without_force(files):
