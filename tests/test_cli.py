@@ -329,7 +329,7 @@ def test_compare_option_errors(files):
     np.save("labels.npy", np.zeros(3, int))
     assert_one_line_error(invoke(*base, "--labels", "labels.npy"), 1, "labels shape (3,)")
     Path("afile").write_text("")
-    assert_one_line_error(invoke(*base, "--plot", "afile"), 1, "--plot 'afile' is a file")
+    assert_one_line_error(invoke(*base, "--plot", "afile"), 2, "'--plot'", "'afile' is a file")
     # a run that fails before simulating leaves no figure directory behind
     assert_one_line_error(invoke(*base, "--plot", "newdir", "--seeds", "x"), 1, "--seeds")
     assert not Path("newdir").exists()
