@@ -25,8 +25,7 @@ from .errors import AsyncsimError
 from .network import Network
 
 POLICIES = ("fifo", "momentum", "random", "layered")
-EXIT_ERROR = 1
-EXIT_USAGE = 2
+EXIT_ERROR = 1  # bad model, data, option combination or output file; 2: click usage errors
 
 
 # ---------------------------------------------------------------------- error handling
@@ -69,13 +68,19 @@ class AsyncsimGroup(click.Group):
             if debug:
                 raise
             _fail(str(exc), EXIT_ERROR)
+        except BrokenPipeError:
+            # `asyncsim compare ... | head`: the reader went away; stop quietly
+            _silence_stdout()
+            sys.exit(EXIT_ERROR)
         except OSError as exc:
             if debug:
                 raise
             where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
             _fail(f"{exc.strerror or exc}{where}", EXIT_ERROR)
         except MemoryError:
-            _fail("out of memory; run fewer samples at once (--samples) or fewer threads", 1)
+            _fail(
+                "out of memory; run fewer samples at once (--samples) or fewer threads", EXIT_ERROR
+            )
         except Exception as exc:
             if debug:
                 raise
@@ -88,6 +93,16 @@ class AsyncsimGroup(click.Group):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _silence_stdout() -> None:
+    try:
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (tests)
+        pass
 
 
 def _fail(message: str, code: int) -> None:
