@@ -28,10 +28,9 @@ from pathlib import Path
 import numpy as np
 
 import asyncsim as A
+from asyncsim.bench import bench_inputs, bench_network
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from bench_engine import reference_inputs, reference_network  # noqa: E402
 
 
 def sparse_network(n: int, fanout: int, seed: int = 0) -> A.Network:
@@ -124,11 +123,10 @@ def exp_size(quick: bool) -> list[dict]:
 _LENGTH_CHILD = """
 import resource, sys, time
 import numpy as np
-sys.path.insert(0, {here!r})
 import asyncsim as A
-from bench_engine import reference_network
+from asyncsim.bench import bench_network
 T, chunk = {T}, 1000
-sim = A.Simulator(reference_network(), "{policy}", 1, threads=1, reactivity=False)
+sim = A.Simulator(bench_network(), "{policy}", 1, threads=1, reactivity=False)
 rng = np.random.default_rng(0)
 def chunks():
     left = T
@@ -174,7 +172,7 @@ def exp_length(quick: bool) -> list[dict]:
     lengths = [10, 100, 1_000, 10_000] if quick else [10, 100, 1_000, 10_000, 100_000]
     for policy in ("layered", "fifo"):
         for t in lengths:
-            code = _LENGTH_CHILD.format(here=str(HERE), T=t, policy=policy)
+            code = _LENGTH_CHILD.format(T=t, policy=policy)
             out = subprocess.run(
                 [sys.executable, "-c", code], capture_output=True, text=True, check=True
             ).stdout.split()
@@ -198,8 +196,8 @@ def exp_length(quick: bool) -> list[dict]:
 
 
 def exp_threads(quick: bool) -> list[dict]:
-    net = A.compile_network(reference_network())
-    x = reference_inputs(40 if quick else 120)
+    net = A.compile_network(bench_network())
+    x = bench_inputs(40 if quick else 120, 100, 784)
     rows = []
     results = {}
     for policy, f in (("layered", 1), ("fifo", 1), ("momentum", 8)):
