@@ -74,6 +74,7 @@ C_RPEAK = 27  # resume point: peak queue length of this timestep so far
 C_NEED_Q = 28  # capacities requested by _advance at a safe point
 C_NEED_T = 29
 C_NEED_EV = 30
+C_QHEAD = 31  # fifo: first pending entry
 N_CTR = 32
 
 
@@ -225,45 +226,52 @@ def _less(qk, qs, i, j):
 
 
 @_inline
-def _swap(qk, qs, qsrc, qval, i, j):
-    qk[i], qk[j] = qk[j], qk[i]
-    qs[i], qs[j] = qs[j], qs[i]
-    qsrc[i], qsrc[j] = qsrc[j], qsrc[i]
-    qval[i], qval[j] = qval[j], qval[i]
-
-
-@_inline
 def _sift_down(qk, qs, qsrc, qval, i, n):
+    """Move entry i down to its place in a heap of size n (a hole moves instead of
+    swapping, so each level costs one copy); O(log n)."""
+    key = qk[i]
+    sq = qs[i]
+    src = qsrc[i]
+    val = qval[i]
     while True:
-        l = 2 * i + 1
-        if l >= n:
-            return
-        m = l
-        r = l + 1
-        if r < n and _less(qk, qs, r, l):
+        m = 2 * i + 1
+        if m >= n:
+            break
+        r = m + 1
+        if r < n and _less(qk, qs, r, m):
             m = r
-        if _less(qk, qs, m, i):
-            _swap(qk, qs, qsrc, qval, i, m)
+        if qk[m] < key or (qk[m] == key and qs[m] < sq):
+            qk[i] = qk[m]
+            qs[i] = qs[m]
+            qsrc[i] = qsrc[m]
+            qval[i] = qval[m]
             i = m
         else:
-            return
+            break
+    qk[i] = key
+    qs[i] = sq
+    qsrc[i] = src
+    qval[i] = val
 
 
 @_inline
 def _heap_push(qk, qs, qsrc, qval, n, key, seq, src, val):
-    """Insert at position n (capacity ensured by the caller); O(log n)."""
-    qk[n] = key
-    qs[n] = seq
-    qsrc[n] = src
-    qval[n] = val
+    """Insert into a heap of size n (capacity ensured by the caller); O(log n)."""
     i = n
     while i > 0:
         parent = (i - 1) >> 1
-        if _less(qk, qs, i, parent):
-            _swap(qk, qs, qsrc, qval, i, parent)
+        if key < qk[parent] or (key == qk[parent] and seq < qs[parent]):
+            qk[i] = qk[parent]
+            qs[i] = qs[parent]
+            qsrc[i] = qsrc[parent]
+            qval[i] = qval[parent]
             i = parent
         else:
             break
+    qk[i] = key
+    qs[i] = seq
+    qsrc[i] = src
+    qval[i] = val
 
 
 @_inline
@@ -282,8 +290,10 @@ def _heap_pop(qk, qs, qsrc, qval, n):
 
 
 class Queue(NamedTuple):
-    """Pending entries (binary heap on (key, seq) for fifo/momentum, a plain pool for
-    random). ``src`` is a unified source id (inputs first), ``val`` the delivered count."""
+    """Pending entries. ``src`` is a unified source id (inputs first), ``val`` the
+    delivered count. momentum: a binary heap on (key, seq) in ``[0, n)``; fifo: arrival
+    order in ``[head, head + n)`` (a heap whose keys are all equal is a FIFO, so this is
+    the same order at O(1) per operation); random: an unordered pool in ``[0, n)``."""
 
     key: np.ndarray  # f8
     seq: np.ndarray  # i8
@@ -771,25 +781,38 @@ def _sift_keys(keys, order, i, n):
 
 
 @_inline
-def _push(q, qn, policy, key, seq, src, val):
-    if policy == P_RANDOM:
-        q.src[qn] = src
-        q.val[qn] = val
-    else:
+def _push(q, head, qn, policy, key, seq, src, val):
+    """Append an entry (capacity ``head + qn + 1`` ensured by the caller)."""
+    if policy == P_MOMENTUM:
         _heap_push(q.key, q.seq, q.src, q.val, qn, key, seq, src, val)
+    else:
+        q.src[head + qn] = src
+        q.val[head + qn] = val
 
 
 @_inline
-def _pop(q, qn, policy, rng):
-    """Remove the next entry: uniform pick (random) or heap minimum (fifo, momentum)."""
+def _pop(q, head, qn, policy, rng):
+    """Remove the next entry: oldest (fifo), heap minimum (momentum) or a uniform pick
+    (random). Returns (source, value, new head)."""
+    if policy == P_FIFO:
+        return q.src[head], q.val[head], head + 1
     if policy == P_RANDOM:
         i = _randint(rng, qn)
         s = q.src[i]
         val = q.val[i]
         q.src[i] = q.src[qn - 1]
         q.val[i] = q.val[qn - 1]
-        return s, val
-    return _heap_pop(q.key, q.seq, q.src, q.val, qn)
+        return s, val, head
+    s, val = _heap_pop(q.key, q.seq, q.src, q.val, qn)
+    return s, val, head
+
+
+@_inline
+def _compact(q, head, qn):
+    """Move the fifo's pending entries to the front of the arrays (amortised O(1))."""
+    for i in range(qn):
+        q.src[i] = q.src[head + i]
+        q.val[i] = q.val[head + i]
 
 
 # --------------------------------------------------------------------------- main loop
@@ -870,6 +893,7 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
     queued_input = prm.queued_input and not layered
     record = prm.record_events
     qn = ctr[C_QN]
+    head = ctr[C_QHEAD]
     seq = ctr[C_SEQ]
     stepid = ctr[C_STEPID]
     nev = ctr[C_NEV]
@@ -890,6 +914,9 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
 
         if phase == 0:
             # ---- safe point: room for queued input and the spikes of forward step 1
+            if head > 0:
+                _compact(q, head, qn)
+                head = 0
             need_q = qn + n_in + n if queued_input else qn + n
             need_ev = nev + n if record else 0
             if need_q > q.key.shape[0] or need_ev > ev.shape[0]:
@@ -932,7 +959,7 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                     continue
                 if queued_input:
                     key = -np.inf if policy == P_MOMENTUM else 0.0
-                    _push(q, qn, policy, key, seq, c, xc)
+                    _push(q, head, qn, policy, key, seq, c, xc)
                     seq += 1
                     qn += 1
                 else:
@@ -956,7 +983,10 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                 need_t = 0
                 if not layered:
                     need_t = min(prm.group_size, qn) * net.max_src_segs
-                need_q = qn + n
+                if head > 0 and head + qn + n > q.key.shape[0]:
+                    _compact(q, head, qn)
+                    head = 0
+                need_q = head + qn + n
                 need_ev = nev + n if record else 0
                 if (
                     need_t > sc.ts_start.shape[0]
@@ -985,13 +1015,29 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                 _scan(net, st, sc, net.pop_start[p], net.pop_start[p + 1], t, False)
             else:
                 if step > 1:
-                    for _ in range(min(prm.group_size, qn)):
-                        s, val = _pop(q, qn, policy, st.rng)
+                    ng = min(prm.group_size, qn)
+                    for _ in range(ng):
+                        s, val, head = _pop(q, head, qn, policy, st.rng)
                         qn -= 1
                         row = in_row if s < n_in else syn_row
-                        synops_ts += _deliver(
-                            net, st, sc, s, val, t, stepid, row, True, prm.reactivity
-                        )
+                        p = net.src_dense_pop[s]
+                        if ng == 1 and p >= 0:
+                            # one dense delivery in this step: add and count threshold
+                            # crossings in the same pass; scan only if something crossed
+                            ops, hits = _deliver_one_and_count(
+                                net, st, sc, s, val, p, row, prm.reactivity
+                            )
+                            synops_ts += ops
+                            if hits > 0:
+                                st.pop_full[p] = stepid
+                            else:
+                                upd_row[p] += (
+                                    net.pop_start[p + 1] - net.pop_start[p] - sc.nref_pop[p]
+                                )
+                        else:
+                            synops_ts += _deliver(
+                                net, st, sc, s, val, t, stepid, row, True, prm.reactivity
+                            )
                 _evaluate(net, st, sc, t, stepid, upd_row)
 
             # ---- emit this step's spikes in order of global logical id
@@ -1032,7 +1078,7 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                                 key = -sc.vspk[i]
                                 if prm.jitter > 0.0:
                                     key -= prm.jitter * _uniform(st.rng)
-                            _push(q, qn, policy, key, seq, s, float(cnt))
+                            _push(q, head, qn, policy, key, seq, s, float(cnt))
                             seq += 1
                             qn += 1
                 peak = max(peak, qn)
@@ -1107,6 +1153,7 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
         phase = 0
 
     ctr[C_QN] = qn
+    ctr[C_QHEAD] = head
     ctr[C_SEQ] = seq
     ctr[C_STEPID] = stepid
     ctr[C_NEV] = nev
