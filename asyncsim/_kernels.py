@@ -554,27 +554,39 @@ def _deliver_dense_run(net, st, sc, i, run, p, stepid, row, reactivity):
 
 
 @_inline
-def _deliver_one_and_count(net, st, sc, s, val, p, row, reactivity):
-    """Dense source s (one whole-population segment into p): add and count, in the same
-    pass, the neurons now above threshold. Returns (synaptic ops, crossings)."""
+def _deliver_one_and_fire(net, st, sc, s, val, p, t, row, upd_row, reactivity):
+    """The only delivery of a forward step, from a dense source into population p: add,
+    and evaluate in the same pass. Each block of 64 neurons is added while counting
+    threshold crossings; only blocks with a crossing are re-read to fire them (ascending
+    neuron order, as a scan would). Equivalent to _deliver + _evaluate when nothing else
+    was delivered in the step. Returns synaptic operations."""
     g = net.src_ptr[s]
     w = net.weights
     v = st.v
     th = net.theta_cmp
-    tg = np.uint64(net.pop_start[p])
-    ln = np.uint64(net.pop_start[p + 1] - net.pop_start[p])
-    w0 = np.uint64(net.seg_w[g])
+    a = net.pop_start[p]
+    ln = net.pop_start[p + 1] - a
+    w0 = net.seg_w[g]
     mult = int(val) if s >= net.n_in else 1
     nnz = net.seg_nnz[g] * mult
     row[p] += nnz
-    hits = 0
-    for k in range(ln):
-        x = v[tg + k] + val * w[w0 + k]
-        v[tg + k] = x
-        hits += x > th[tg + k]
+    upd_row[p] += ln - sc.nref_pop[p]  # refractory neurons (v = -inf) ignore the current
     if reactivity:
         sc.pop_recv[p] += 1
-    return nnz, hits
+    for b0 in range(0, ln, 64):
+        lo = np.uint64(a + b0)
+        wlo = np.uint64(w0 + b0)
+        m = np.uint64(min(64, ln - b0))
+        hits = 0
+        for k in range(m):
+            x = v[lo + k] + val * w[wlo + k]
+            v[lo + k] = x
+            hits += x > th[lo + k]
+        if hits:
+            for k in range(m):
+                if v[lo + k] > th[lo + k]:
+                    _fire(net, st, sc, a + b0 + int(k), t, True)
+    return nnz
 
 
 # --------------------------------------------------------------------------- spikes
@@ -743,10 +755,17 @@ def _decision(out_cum):
 @_inline
 def _sort_by_key(keys, order, n):
     """order[:n] = positions of keys[:n] in increasing key order (keys are distinct).
-    Insertion sort for the usual handful of spikes per step, heap sort beyond; in place,
-    no allocation. O(n^2) below 32, O(n log n) above."""
+    O(n) when already sorted (spikes found by a scan of a 1-D population), else insertion
+    sort below 32 and heap sort above; in place, no allocation."""
     for i in range(n):
         order[i] = i
+    ascending = True
+    for i in range(1, n):
+        if keys[i] < keys[i - 1]:
+            ascending = False
+            break
+    if ascending:
+        return  # the usual case: a scan finds spikes in id order
     if n < 32:
         for i in range(1, n):
             o = order[i]
@@ -1022,18 +1041,11 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                         row = in_row if s < n_in else syn_row
                         p = net.src_dense_pop[s]
                         if ng == 1 and p >= 0:
-                            # one dense delivery in this step: add and count threshold
-                            # crossings in the same pass; scan only if something crossed
-                            ops, hits = _deliver_one_and_count(
-                                net, st, sc, s, val, p, row, prm.reactivity
+                            # the step's only delivery, into one population: add and
+                            # evaluate in one pass (nothing else can touch a neuron now)
+                            synops_ts += _deliver_one_and_fire(
+                                net, st, sc, s, val, p, t, row, upd_row, prm.reactivity
                             )
-                            synops_ts += ops
-                            if hits > 0:
-                                st.pop_full[p] = stepid
-                            else:
-                                upd_row[p] += (
-                                    net.pop_start[p + 1] - net.pop_start[p] - sc.nref_pop[p]
-                                )
                         else:
                             synops_ts += _deliver(
                                 net, st, sc, s, val, t, stepid, row, True, prm.reactivity
