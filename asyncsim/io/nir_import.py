@@ -534,6 +534,13 @@ class _Importer:
                 f"profile {prof.name!r} is not verified against the trainer's forward pass "
                 "(see docs/models.md); spikes may differ"
             )
+        if prof.name == "snntorch" and prof.reset == "subtract" and not prof.reset_delay:
+            self.warnings.append(
+                "snnTorch reset_delay=False with reset='subtract' is reproduced exactly only "
+                "while a neuron's potential after its reset stays at or below the threshold "
+                "(it never exceeds twice the threshold); above that snnTorch subtracts the "
+                "threshold once more when deciding the next spike (docs/models.md)"
+            )
         # dt
         if dt is not None:
             try:
@@ -1056,15 +1063,29 @@ class _Importer:
             else:
                 gs = np.ones(n)
             gain = gm * gs
-            if prof.name == "snntorch" and prof.reset == "zero" and t == "CubaLIF":
+            if prof.name == "snntorch" and prof.reset == "zero" and prof.reset_delay:
                 raise AsyncsimError(
-                    f"{_what(name, node)}: snnTorch Synaptic with reset_mechanism='zero' also "
-                    "wipes the input of the step after a spike (m = (1-s)(beta m + syn)); the "
-                    "asyncsim engine cannot express that. Use reset='subtract' or a Leaky layer"
+                    f"{_what(name, node)}: snnTorch Synaptic with reset_mechanism='zero' and "
+                    "reset_delay=True also wipes the input of the step after a spike "
+                    "(m = (1-s)(beta m + syn)); the asyncsim engine cannot express that. Use "
+                    "reset='subtract' or reset_delay=False"
                 )
         else:  # Threshold: a stateless comparison
             beta = np.zeros(n)
             gain = np.ones(n)
+        if (
+            t == "LIF"
+            and prof.name == "snntorch"
+            and prof.reset == "zero"
+            and prof.reset_delay
+            and any(b == name for _, b in self.back)
+        ):
+            raise AsyncsimError(
+                f"{_what(name, node)}: this recurrent layer (snnTorch RLeaky) with "
+                "reset_mechanism='zero' and reset_delay=True zeroes its whole next update, "
+                "input included (m = (1-s)(beta m + x + W s + b)); the asyncsim engine cannot "
+                "express that. Use reset='subtract' or reset_delay=False"
+            )
         if t in ("LIF", "IF", "CubaLIF"):
             threshold = full(_arr(name, node, "v_threshold", allow_inf=True))
         elif t == "Threshold":
@@ -1083,7 +1104,9 @@ class _Importer:
             # the trainer's own parameter (beta, alpha, unit gain) was a float32; the file
             # stores a float32 function of it: round the recovered factor back to float32
             beta = _f32(beta)
-            gain = _f32(gain)
+            # exporters write r = tau/dt (and w_in = tau_syn/dt) so that the gain is 1; in
+            # float32 that lands within a few ulps of 1: take it as exactly 1
+            gain = np.where(np.abs(gain - 1.0) <= 4 * np.finfo(np.float32).eps, 1.0, _f32(gain))
             if alpha is not None:
                 alpha = _f32(alpha)
         bias = (1.0 - beta) * v_leak
