@@ -298,7 +298,7 @@ def infer_dt(g: _Graph, prof: Profile) -> tuple[float, str]:
     finite = [(n, t[np.isfinite(t)], k[np.isfinite(t)]) for n, t, k in taus if np.isfinite(t).any()]
     if prof.name == "norse":
         if not finite:
-            return 1e-3, "no time constants in the file; dt = 1e-3 (Norse default) is unused"
+            return 1e-3, ""  # no time constants: dt does not enter any parameter
         tmin = min(float(t.min()) for _, t, _ in finite)
         if tmin < 1e-3:
             return 1e-6, (
@@ -564,11 +564,14 @@ class _Importer:
                 self.dt, self.dt_source = float(meta_dt), "file metadata"
             else:
                 self.dt, why = infer_dt(self.g, prof)
-                self.dt_source = f"inferred: {why}"
-                self.warnings.append(
-                    f"dt = {self.dt:.6g} s was inferred ({why}); pass dt=... (CLI: --dt) to "
-                    f"override"
-                )
+                if why:
+                    self.dt_source = f"inferred: {why}"
+                    self.warnings.append(
+                        f"dt = {self.dt:.6g} s was inferred ({why}); pass dt=... (CLI: --dt) "
+                        "to override"
+                    )
+                else:
+                    self.dt_source = f"profile {prof.name!r} default (no time constants: unused)"
         if self.profile_source.startswith("default") and not self.native:
             self.warnings.append(
                 "no profile given: using 'generic' (NIR's Euler reading; reset to v_reset, "
