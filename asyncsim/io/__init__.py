@@ -109,6 +109,8 @@ def load(
         return load_h5(p)
     graph = _read_nir(p)
     net = from_nir(graph, dt=dt, profile=profile, **opts)
+    if net.metadata.get("format") != "nir":
+        return net  # an asyncsim-written file: its own metadata, restored exactly
     net.metadata.setdefault("source_file", str(p))
     try:
         import nir
