@@ -392,7 +392,6 @@ def test_cubalif_generic_euler():
 
 def _conv2d_loops(x, w, stride, pad, dil, groups):
     """Direct-loop cross-correlation (independent of the loader's numpy version)."""
-    c_in, h, wd = x.shape
     co, cpg, kh, kw = w.shape
     xp = np.pad(x, ((0, 0), (pad[0], pad[1]), (pad[2], pad[3])))
     ho = (xp.shape[1] - dil[0] * (kh - 1) - 1) // stride[0] + 1
