@@ -1229,6 +1229,7 @@ class _Importer:
                 projections.append(self._projection(path, tgt, gains[tgt], pops, used))
         # output and readout
         output, readout_pop = self._output(pops)
+        self._check_reachable(readout_pop[0].name if readout_pop else output)
         populations = [pops[n] for n in neurons]
         if readout_pop is not None:
             populations.append(readout_pop[0])
@@ -1270,6 +1271,31 @@ class _Importer:
         except AsyncsimError as exc:
             raise AsyncsimError(f"the NIR graph does not form a valid network: {exc}") from None
         return net
+
+    def _check_reachable(self, output: str | None) -> None:
+        """The input must drive the output; other unreachable nodes are reported."""
+        g = self.g
+        succ: dict[str, list[str]] = {n: [] for n in g.nodes}
+        for a, b in g.edges:
+            succ[a].append(b)
+        seen = {g.inputs[0]}
+        todo = [g.inputs[0]]
+        while todo:
+            for m in succ[todo.pop()]:
+                if m not in seen:
+                    seen.add(m)
+                    todo.append(m)
+        if output is not None and output in g.nodes and output not in seen:
+            raise AsyncsimError(
+                f"the output population {output!r} is not reachable from the input "
+                f"{g.inputs[0]!r}: edges are missing (edges: {len(g.edges)})"
+            )
+        lost = sorted(n for n in g.nodes if n not in seen and g.kinds[n] == "neuron")
+        if lost:
+            self.warnings.append(
+                f"node(s) {', '.join(map(repr, lost))} are not reachable from the input; they "
+                "can only be driven by biases"
+            )
 
     def _apply_native(self, pops: dict[str, Population], gains: dict[str, np.ndarray]) -> None:
         """asyncsim-written NIR: exact engine parameters from the node metadata (the
