@@ -299,3 +299,38 @@ def test_shipped_digits_model_matches_snntorch():
     res = A.Simulator(net, policy="layered").run(frames, labels)
     assert_same_spikes(res, out, {"1": layers[1]})
     assert res.accuracy >= 0.9
+
+
+def test_shipped_digits_cnn_model_matches_snntorch():
+    """models/digits_cnn: the snnTorch CNN rebuilt from the file's weights (float64) and
+    asyncsim layered give the same spikes on the shipped test set."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "models" / "digits_cnn"
+    net = A.load(root / "model.nir")
+    frames, labels = A.load_inputs(root / "test.npz", input_shape=net.input_shape)
+    frames, labels = frames[:120], labels[:120]
+    n = nir.read(root / "model.nir").nodes
+
+    def lk(shape):
+        return snn.Leaky(beta=torch.full(shape, 0.85), threshold=torch.ones(shape))
+
+    tnet = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 3, padding=1),
+        lk((8, 8, 8)),
+        torch.nn.AvgPool2d(2),
+        torch.nn.Conv2d(8, 16, 3, padding=1),
+        lk((16, 4, 4)),
+        torch.nn.AvgPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(64, 10),
+        lk((10,)),
+    ).double()
+    with torch.no_grad():
+        for i in (0, 3, 7):
+            tnet[i].weight.copy_(torch.tensor(n[str(i)].weight))
+            tnet[i].bias.copy_(torch.tensor(n[str(i)].bias))
+    out, layers = _run(tnet, torch.tensor(frames.astype(np.float64)))
+    res = A.Simulator(net, policy="layered").run(frames, labels)
+    assert_same_spikes(res, out, _per_layer(tnet, layers, [p.name for p in net.populations]))
+    assert res.accuracy >= 0.85
