@@ -42,6 +42,15 @@ STOP_STEPS = 2
 
 NEVER = -(2**62)
 
+# Helpers that never allocate are compiled without numba's reference counting: they are
+# called for every forward step (or delivered spike), and with NRT every call would
+# incref/decref each array of the NamedTuples it receives (measured: ~0.4 us per call,
+# more than the work itself). Only run_chunk and the rare grow functions allocate.
+_hot = njit(cache=True, nogil=True, _nrt=False)
+# ... and the per-event ones are inlined (numba IR level) into the event loop, so their
+# NamedTuple arguments (hundreds of scalars once flattened) are never passed at all.
+_inline = njit(cache=True, nogil=True, _nrt=False, inline="always")
+
 # counters kept in SampleState.ctr
 C_T = 0  # next global timestep index
 C_STEPID = 1  # global forward-step stamp
@@ -55,7 +64,17 @@ C_FIRST_OUT = 8  # 4 slots: timestep, spikes, steps, synops at the first output 
 C_FIRST_COR = 12  # 4 slots: same at the first spike of the correct class
 C_STABLE = 16  # 4 slots: same at the start of the final correct streak
 C_CORRECT = 20  # 1 if the running decision is correct
-N_CTR = 24
+C_RTI = 21  # resume point: frame index within the chunk
+C_PHASE = 22  # resume point: 0 = timestep start, 1 = between forward steps
+C_RSTEP = 23  # resume point: forward steps done in this timestep
+C_RFIRST = 24  # resume point: step of the first output spike of this timestep
+C_RSPK = 25  # resume point: spikes of this timestep so far
+C_RSYN = 26  # resume point: synaptic operations of this timestep so far
+C_RPEAK = 27  # resume point: peak queue length of this timestep so far
+C_NEED_Q = 28  # capacities requested by _advance at a safe point
+C_NEED_T = 29
+C_NEED_EV = 30
+N_CTR = 32
 
 
 class Params(NamedTuple):
@@ -108,47 +127,70 @@ class Record(NamedTuple):
 
 
 def new_state(net: NetArrays, seed: int) -> SampleState:
+    """A fresh sample state (allocated here, initialised by :func:`_reset_state`)."""
     n = net.n_neurons
     n_out = int(net.pop_start[net.out_pop + 1] - net.pop_start[net.out_pop])
-    ctr = np.zeros(N_CTR, dtype=np.int64)
-    ctr[C_FIRST_OUT:C_CORRECT] = -1
-    return SampleState(
-        v=net.v_init.copy(),
-        syn=np.zeros(n),
-        hold_v=np.zeros(n),
-        hold_syn=np.zeros(n),
-        refr_ts=np.full(n, NEVER, dtype=np.int64),
-        spike_ts=np.full(n, NEVER, dtype=np.int64),
-        mark=np.full(n, -1, dtype=np.int64),
-        recv=np.zeros(n, dtype=np.int64),
-        pop_full=np.full(net.pop_start.size - 1, -1, dtype=np.int64),
-        ring=np.zeros(net.max_delay * n),
-        out_cum=np.zeros(n_out, dtype=np.int64),
-        rng=np.array([seed], dtype=np.uint64),
-        ctr=ctr,
+    st = SampleState(
+        v=np.empty(n),
+        syn=np.empty(n),
+        hold_v=np.empty(n),
+        hold_syn=np.empty(n),
+        refr_ts=np.empty(n, dtype=np.int64),
+        spike_ts=np.empty(n, dtype=np.int64),
+        mark=np.empty(n, dtype=np.int64),
+        recv=np.empty(n, dtype=np.int64),
+        pop_full=np.empty(net.pop_start.size - 1, dtype=np.int64),
+        ring=np.empty(net.max_delay * n),
+        out_cum=np.empty(n_out, dtype=np.int64),
+        rng=np.empty(1, dtype=np.uint64),
+        ctr=np.empty(N_CTR, dtype=np.int64),
     )
+    _reset_state(net, st, np.uint64(seed))
+    return st
 
 
-def new_record(net: NetArrays, t: int) -> Record:
+@njit(cache=True, nogil=True)
+def _reset_state(net, st, seed):
+    """Initial state of a sample: potentials v_init, everything else empty."""
+    st.v[:] = net.v_init
+    st.syn[:] = 0.0
+    st.hold_v[:] = 0.0
+    st.hold_syn[:] = 0.0
+    st.refr_ts[:] = NEVER
+    st.spike_ts[:] = NEVER
+    st.mark[:] = -1
+    st.recv[:] = 0
+    st.pop_full[:] = -1
+    st.ring[:] = 0.0
+    st.out_cum[:] = 0
+    st.rng[0] = seed
+    st.ctr[:] = 0
+    st.ctr[C_FIRST_OUT:C_CORRECT] = -1
+
+
+def new_record(net: NetArrays, t: int, samples: int | None = None) -> Record:
+    """Zeroed (-1 for latencies) output arrays for ``t`` timesteps, with a leading samples
+    axis when ``samples`` is given (the batch layout of :func:`run_batch`)."""
     p = net.pop_start.size - 1
     n_out = int(net.pop_start[net.out_pop + 1] - net.pop_start[net.out_pop])
+    lead = () if samples is None else (samples,)
     return Record(
-        spikes=np.zeros((t, p), np.int64),
-        synops=np.zeros((t, p), np.int64),
-        input_synops=np.zeros((t, p), np.int64),
-        updates=np.zeros((t, p), np.int64),
-        steps=np.zeros(t, np.int64),
-        peak_queue=np.zeros(t, np.int64),
-        out_spikes=np.zeros((t, n_out), np.int64),
-        out_v=np.zeros((t, n_out)),
-        lat_first=np.full((t, 3), -1, np.int64),
-        lat_correct=np.full((t, 3), -1, np.int64),
-        react=np.zeros(p, np.int64),
+        spikes=np.zeros((*lead, t, p), np.int64),
+        synops=np.zeros((*lead, t, p), np.int64),
+        input_synops=np.zeros((*lead, t, p), np.int64),
+        updates=np.zeros((*lead, t, p), np.int64),
+        steps=np.zeros((*lead, t), np.int64),
+        peak_queue=np.zeros((*lead, t), np.int64),
+        out_spikes=np.zeros((*lead, t, n_out), np.int64),
+        out_v=np.zeros((*lead, t, n_out)),
+        lat_first=np.full((*lead, t, 3), -1, np.int64),
+        lat_correct=np.full((*lead, t, 3), -1, np.int64),
+        react=np.zeros((*lead, p), np.int64),
     )
 
 
 # --------------------------------------------------------------------------- random
-@njit(cache=True, nogil=True)
+@_inline
 def _next_u64(rng):
     """splitmix64 (Steele et al. 2014): one 64-bit draw, state in rng[0]."""
     rng[0] = rng[0] + np.uint64(0x9E3779B97F4A7C15)
@@ -158,13 +200,13 @@ def _next_u64(rng):
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True, nogil=True)
+@_inline
 def _uniform(rng):
     """Uniform float in [0, 1) with 53 random bits."""
     return float(_next_u64(rng) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True, nogil=True)
+@_inline
 def _randint(rng, n):
     """Uniform integer in [0, n)."""
     return int(_uniform(rng) * n)
@@ -177,12 +219,12 @@ def uniform_stream(seed: int, count: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- heap
-@njit(cache=True, nogil=True)
+@_inline
 def _less(qk, qs, i, j):
     return qk[i] < qk[j] or (qk[i] == qk[j] and qs[i] < qs[j])
 
 
-@njit(cache=True, nogil=True)
+@_inline
 def _swap(qk, qs, qsrc, qval, i, j):
     qk[i], qk[j] = qk[j], qk[i]
     qs[i], qs[j] = qs[j], qs[i]
@@ -190,7 +232,7 @@ def _swap(qk, qs, qsrc, qval, i, j):
     qval[i], qval[j] = qval[j], qval[i]
 
 
-@njit(cache=True, nogil=True)
+@_inline
 def _sift_down(qk, qs, qsrc, qval, i, n):
     while True:
         l = 2 * i + 1
@@ -207,7 +249,7 @@ def _sift_down(qk, qs, qsrc, qval, i, n):
             return
 
 
-@njit(cache=True, nogil=True)
+@_inline
 def _heap_push(qk, qs, qsrc, qval, n, key, seq, src, val):
     """Insert at position n (capacity ensured by the caller); O(log n)."""
     qk[n] = key
@@ -224,7 +266,7 @@ def _heap_push(qk, qs, qsrc, qval, n, key, seq, src, val):
             break
 
 
-@njit(cache=True, nogil=True)
+@_inline
 def _heap_pop(qk, qs, qsrc, qval, n):
     """Remove the smallest (key, seq) entry of a heap of size n; O(log n)."""
     src = qsrc[0]
@@ -256,12 +298,17 @@ class Scratch(NamedTuple):
     ncount: np.ndarray  # i8[N] their spike counts (1 unless multi_spike)
     vspk: np.ndarray  # f8[N] their potential at the spike (momentum key)
     keys: np.ndarray  # i8[N] sort keys (global logical id)
+    order: np.ndarray  # i8[N] positions of this step's spikes in key order
     refl: np.ndarray  # i8[N] refractory neurons of this timestep
     nref_pop: np.ndarray  # i8[P] refractory neurons per population in this timestep
+    pop_recv: np.ndarray  # i8[P] whole-population deliveries in this timestep (reactivity)
     ts_start: np.ndarray  # i8[cap] touched runs of this step (partial populations)
     ts_len: np.ndarray
     ts_pop: np.ndarray
+    ts_kind: np.ndarray  # 0: neurons ts_start..+len; 1: neurons seg_idx[ts_start..+len]
     k: np.ndarray  # i8[3] counters
+    bsrc: np.ndarray  # i8[n_in + N] sources to deliver in order (fused delivery)
+    bval: np.ndarray  # f8[n_in + N] their counts / values
 
 
 K_TOUCH = 0  # touched runs in this step
@@ -269,13 +316,10 @@ K_NEW = 1  # spikes generated in this step
 K_REFL = 2  # refractory neurons in this timestep
 
 
-def new_queue(capacity: int = 64) -> Queue:
-    return Queue(
-        np.empty(capacity),
-        np.empty(capacity, np.int64),
-        np.empty(capacity, np.int64),
-        np.empty(capacity),
-    )
+@njit(cache=True, nogil=True)
+def new_queue():
+    """An empty queue with room for 64 entries (it grows on demand)."""
+    return Queue(np.empty(64), np.empty(64, np.int64), np.empty(64, np.int64), np.empty(64))
 
 
 @njit(cache=True, nogil=True)
@@ -286,44 +330,53 @@ def _grown(a, need):
 
 
 @njit(cache=True, nogil=True)
-def _reserve_queue(q, need):
-    """The queue with room for ``need`` entries (amortised O(1))."""
-    if need <= q.key.shape[0]:
-        return q
+def _grow_queue(q, need):
+    """A copy of the queue with room for ``need`` entries (capacity doubles)."""
     return Queue(_grown(q.key, need), _grown(q.seq, need), _grown(q.src, need), _grown(q.val, need))
 
 
 @njit(cache=True, nogil=True)
-def _reserve_touch(sc, extra):
-    """Scratch with room for ``extra`` more touched runs in this step."""
-    need = sc.k[K_TOUCH] + extra
-    if need <= sc.ts_start.shape[0]:
-        return sc
+def _grow_touch(sc, need):
+    """Scratch whose touched list has room for ``need`` runs (capacity doubles)."""
     return Scratch(
         sc.newspk,
         sc.ncount,
         sc.vspk,
         sc.keys,
+        sc.order,
         sc.refl,
         sc.nref_pop,
+        sc.pop_recv,
         _grown(sc.ts_start, need),
         _grown(sc.ts_len, need),
         _grown(sc.ts_pop, need),
+        _grown(sc.ts_kind, need),
         sc.k,
+        sc.bsrc,
+        sc.bval,
     )
 
 
 @njit(cache=True, nogil=True)
 def _grow_ev(a, need):
-    if need <= a.shape[0]:
-        return a
     b = np.empty((max(need, 2 * a.shape[0] + 64), a.shape[1]), dtype=a.dtype)
     b[: a.shape[0]] = a
     return b
 
 
 # --------------------------------------------------------------------------- delivery
-@njit(cache=True, nogil=True)
+@_inline
+def _touch(sc, start, length, p, kind):
+    """Register a run of neurons that received current in this step (capacity reserved)."""
+    i = sc.k[K_TOUCH]
+    sc.ts_start[i] = start
+    sc.ts_len[i] = length
+    sc.ts_pop[i] = p
+    sc.ts_kind[i] = kind
+    sc.k[K_TOUCH] = i + 1
+
+
+@_inline
 def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
     """Deliver source ``s`` (unified id) with count/value ``val`` to all its targets.
 
@@ -333,65 +386,189 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
     in the touched list (capacity reserved by the caller). Synaptic operations (nonzero
     synapses, times the count for network spikes) are added to ``row`` by target
     population and returned. O(total segment length).
+
+    Performance notes (measured in benchmarks/, see docs/performance.md): the add loops
+    index with unsigned integers (no negative-index wraparound test, so LLVM vectorises
+    them), create no array views (views in branchy code cost refcount calls), and are not
+    nested in more than one branch; ``val * w`` is exact for ``val == 1``.
     """
-    v = st.v
-    syn = st.syn
     w = net.weights
+    v = st.v
     ops = 0
     mult = 1
     if s >= net.n_in:
         mult = int(val)  # a network event of count n is n spikes
-    g1 = net.src_split[s]
-    for g in range(net.src_ptr[s], g1):
-        tg = net.seg_tgt[g]
-        ln = net.seg_len[g]
-        w0 = net.seg_w[g]
+    g_idx = net.src_idx[s]
+    for g in range(net.src_ptr[s], g_idx):  # contiguous segments: vectorised adds
+        tg = np.uint64(net.seg_tgt[g])
+        ln = np.uint64(net.seg_len[g])
+        w0 = np.uint64(net.seg_w[g])
         p = net.seg_pop[g]
         fl = net.pop_flags[p]
         nnz = net.seg_nnz[g] * mult
         row[p] += nnz
         ops += nnz
+        if fl & F_VDIRECT:
+            for k in range(ln):
+                v[tg + k] += val * w[w0 + k]
         if fl & F_SYN:
+            syn = st.syn
             for k in range(ln):
                 syn[tg + k] += val * w[w0 + k]
-        if fl & F_VDIRECT:
-            if val == 1.0:
-                for k in range(ln):
-                    v[tg + k] += w[w0 + k]
+        whole = net.seg_len[g] == net.pop_start[p + 1] - net.pop_start[p]
+        if track and (fl & F_VDIRECT):
+            if whole:
+                st.pop_full[p] = stepid
             else:
+                _touch(sc, net.seg_tgt[g], net.seg_len[g], p, 0)
+        if reactivity:
+            if whole:
+                sc.pop_recv[p] += 1  # every neuron of p received this current
+            else:
+                recv = st.recv
                 for k in range(ln):
-                    v[tg + k] += val * w[w0 + k]
+                    recv[tg + k] += 1
+    g1 = net.src_split[s]
+    idx = net.seg_idx
+    for g in range(g_idx, g1):  # indexed (sparse) segments: scattered adds
+        i0 = np.uint64(net.seg_tgt[g])
+        ln = np.uint64(net.seg_len[g])
+        w0 = np.uint64(net.seg_w[g])
+        p = net.seg_pop[g]
+        fl = net.pop_flags[p]
+        nnz = net.seg_nnz[g] * mult
+        row[p] += nnz
+        ops += nnz
+        if fl & F_VDIRECT:
+            for k in range(ln):
+                v[idx[i0 + k]] += val * w[w0 + k]
             if track:
-                if ln == net.pop_start[p + 1] - net.pop_start[p]:
-                    st.pop_full[p] = stepid
-                else:
-                    i = sc.k[K_TOUCH]
-                    sc.ts_start[i] = tg
-                    sc.ts_len[i] = ln
-                    sc.ts_pop[i] = p
-                    sc.k[K_TOUCH] = i + 1
+                _touch(sc, net.seg_tgt[g], net.seg_len[g], p, 1)
+        if fl & F_SYN:
+            syn = st.syn
+            for k in range(ln):
+                syn[idx[i0 + k]] += val * w[w0 + k]
         if reactivity:
             recv = st.recv
             for k in range(ln):
-                recv[tg + k] += 1
+                recv[idx[i0 + k]] += 1
     g2 = net.src_ptr[s + 1]
     if g1 < g2:
         n = net.n_neurons
         ring = st.ring
         for g in range(g1, g2):
-            tg = net.seg_tgt[g]
-            w0 = net.seg_w[g]
-            base = ((t + net.seg_delay[g]) % net.max_delay) * n
+            base = np.uint64(((t + net.seg_delay[g]) % net.max_delay) * n)
+            tg = np.uint64(net.seg_tgt[g])
+            w0 = np.uint64(net.seg_w[g])
+            ln = np.uint64(net.seg_len[g])
             nnz = net.seg_nnz[g] * mult
             row[net.seg_pop[g]] += nnz
             ops += nnz
-            for k in range(net.seg_len[g]):
-                ring[base + tg + k] += val * w[w0 + k]
+            if net.seg_kind[g] == 0:
+                for k in range(ln):
+                    ring[base + tg + k] += val * w[w0 + k]
+            else:
+                for k in range(ln):
+                    ring[base + np.uint64(idx[tg + k])] += val * w[w0 + k]
     return ops
 
 
+@_inline
+def _deliver_list(net, st, sc, nb, t, stepid, in_row, net_row, track, reactivity):
+    """Deliver sources ``sc.bsrc[:nb]`` (values ``sc.bval``) in order; returns synaptic ops.
+
+    Runs of up to four consecutive *dense* sources (one whole-population segment, same
+    target population, no synaptic state, no delayed synapses) are added in one pass:
+    ``v = v + a*w1 + b*w2 + c*w3 + d*w4`` evaluates left to right, exactly like four
+    sequential deliveries, while reading and writing ``v`` once instead of four times.
+    Every other source goes through :func:`_deliver` (``track``: register touched runs
+    for evaluation; layered mode evaluates whole populations and does not need them).
+    """
+    ops = 0
+    i = 0
+    while i < nb:
+        s0 = sc.bsrc[i]
+        p = net.src_dense_pop[s0]
+        run = 1
+        if p >= 0:
+            while run < 4 and i + run < nb and net.src_dense_pop[sc.bsrc[i + run]] == p:
+                run += 1
+        row = in_row if s0 < net.n_in else net_row
+        if run == 1:
+            ops += _deliver(net, st, sc, s0, sc.bval[i], t, stepid, row, track, reactivity)
+            i += 1
+            continue
+        ops += _deliver_dense_run(net, st, sc, i, run, p, stepid, row, reactivity)
+        i += run
+    return ops
+
+
+@_inline
+def _deliver_dense_run(net, st, sc, i, run, p, stepid, row, reactivity):
+    """Fused delivery of ``run`` (2..4) dense sources sc.bsrc[i:i+run] into population p."""
+    w = net.weights
+    v = st.v
+    tg = np.uint64(net.pop_start[p])
+    ln = np.uint64(net.pop_start[p + 1] - net.pop_start[p])
+    ops = 0
+    for r in range(run):
+        s = sc.bsrc[i + r]
+        mult = int(sc.bval[i + r]) if s >= net.n_in else 1
+        nnz = net.seg_nnz[net.src_ptr[s]] * mult
+        row[p] += nnz
+        ops += nnz
+    a = sc.bval[i]
+    b = sc.bval[i + 1]
+    wa = np.uint64(net.seg_w[net.src_ptr[sc.bsrc[i]]])
+    wb = np.uint64(net.seg_w[net.src_ptr[sc.bsrc[i + 1]]])
+    if run == 2:
+        for k in range(ln):
+            v[tg + k] = v[tg + k] + a * w[wa + k] + b * w[wb + k]
+    else:
+        c = sc.bval[i + 2]
+        wc = np.uint64(net.seg_w[net.src_ptr[sc.bsrc[i + 2]]])
+        if run == 3:
+            for k in range(ln):
+                v[tg + k] = v[tg + k] + a * w[wa + k] + b * w[wb + k] + c * w[wc + k]
+        else:
+            d = sc.bval[i + 3]
+            wd = np.uint64(net.seg_w[net.src_ptr[sc.bsrc[i + 3]]])
+            for k in range(ln):
+                v[tg + k] = (
+                    v[tg + k] + a * w[wa + k] + b * w[wb + k] + c * w[wc + k] + d * w[wd + k]
+                )
+    st.pop_full[p] = stepid
+    if reactivity:
+        sc.pop_recv[p] += run
+    return ops
+
+
+@_inline
+def _deliver_one_and_count(net, st, sc, s, val, p, row, reactivity):
+    """Dense source s (one whole-population segment into p): add and count, in the same
+    pass, the neurons now above threshold. Returns (synaptic ops, crossings)."""
+    g = net.src_ptr[s]
+    w = net.weights
+    v = st.v
+    th = net.theta_cmp
+    tg = np.uint64(net.pop_start[p])
+    ln = np.uint64(net.pop_start[p + 1] - net.pop_start[p])
+    w0 = np.uint64(net.seg_w[g])
+    mult = int(val) if s >= net.n_in else 1
+    nnz = net.seg_nnz[g] * mult
+    row[p] += nnz
+    hits = 0
+    for k in range(ln):
+        x = v[tg + k] + val * w[w0 + k]
+        v[tg + k] = x
+        hits += x > th[tg + k]
+    if reactivity:
+        sc.pop_recv[p] += 1
+    return nnz, hits
+
+
 # --------------------------------------------------------------------------- spikes
-@njit(cache=True, nogil=True)
+@_inline
 def _fire(net, st, sc, j, t, allow_dropout):
     """Neuron j crossed threshold: count, reset, refractoriness, bookkeeping."""
     v = st.v
@@ -412,9 +589,11 @@ def _fire(net, st, sc, j, t, allow_dropout):
         if _uniform(st.rng) < net.pop_dropout[p]:
             refr = False
     if refr:
+        # hold the post-spike state; -inf absorbs every current until the timestep end
         st.refr_ts[j] = t
         st.hold_v[j] = v[j]
         st.hold_syn[j] = st.syn[j]
+        v[j] = -np.inf
         r = sc.k[K_REFL]
         sc.refl[r] = j
         sc.k[K_REFL] = r + 1
@@ -426,7 +605,7 @@ def _fire(net, st, sc, j, t, allow_dropout):
     sc.k[K_NEW] = i + 1
 
 
-@njit(cache=True, nogil=True)
+@_inline
 def _evaluate(net, st, sc, t, stepid, upd_row):
     """Threshold test of every neuron touched in forward step ``stepid``, each once.
 
@@ -436,22 +615,23 @@ def _evaluate(net, st, sc, t, stepid, upd_row):
     """
     v = st.v
     th = net.theta_cmp
-    refr_ts = st.refr_ts
     for p in range(net.pop_start.shape[0] - 1):
         if st.pop_full[p] == stepid:
             a = net.pop_start[p]
             b = net.pop_start[p + 1]
             upd_row[p] += (b - a) - sc.nref_pop[p]
-            for j in range(a, b):
-                if v[j] > th[j] and refr_ts[j] != t:
-                    _fire(net, st, sc, j, t, True)
+            _scan(net, st, sc, a, b, t, True)
     mark = st.mark
+    refr_ts = st.refr_ts
+    idx = net.seg_idx
     for i in range(sc.k[K_TOUCH]):
         p = sc.ts_pop[i]
         if st.pop_full[p] == stepid:
             continue
         a = sc.ts_start[i]
-        for j in range(a, a + sc.ts_len[i]):
+        indexed = sc.ts_kind[i] == 1
+        for r in range(a, a + sc.ts_len[i]):
+            j = idx[r] if indexed else r
             if mark[j] != stepid:
                 mark[j] = stepid
                 if refr_ts[j] != t:
@@ -460,7 +640,26 @@ def _evaluate(net, st, sc, t, stepid, upd_row):
                         _fire(net, st, sc, j, t, True)
 
 
-@njit(cache=True, nogil=True)
+@_inline
+def _scan(net, st, sc, a, b, t, allow_dropout):
+    """Fire every neuron of [a, b) above threshold, in blocks: a vectorised count finds
+    the (rare) blocks with a crossing. Refractory neurons hold v = -inf, so they never
+    count."""
+    vv = st.v[a:b]
+    tt = net.theta_cmp[a:b]
+    n = b - a
+    for base in range(0, n, 64):
+        end = min(base + 64, n)
+        hits = 0
+        for k in range(base, end):
+            hits += vv[k] > tt[k]
+        if hits:
+            for k in range(base, end):
+                if vv[k] > tt[k]:
+                    _fire(net, st, sc, a + k, t, allow_dropout)
+
+
+@_inline
 def _timestep_start(net, st, t, stepid):
     """Leak, synaptic decay, delayed reset and bias for every neuron (O(N)); populations
     with a bias or synaptic carry are stamped as touched (they are all updated)."""
@@ -482,12 +681,19 @@ def _timestep_start(net, st, t, stepid):
                 syn[j] = net.alpha[j] * syn[j]
             if fired and sub:
                 vj -= net.theta[j]
-            v[j] = vj + net.bias[j]
+            vj = vj + net.bias[j]
+            if hs:
+                # syn_bias arrives like a current: into syn, and into v if immediate
+                sb = net.syn_bias[j]
+                syn[j] += sb
+                if fl & F_VDIRECT:
+                    vj += sb
+            v[j] = vj
         if fl & F_DRIVEN:
             st.pop_full[p] = stepid
 
 
-@njit(cache=True, nogil=True)
+@_inline
 def _inject_delayed(net, st, sc, t):
     """Integrate the currents that delayed projections scheduled for timestep t."""
     n = net.n_neurons
@@ -502,14 +708,10 @@ def _inject_delayed(net, st, sc, t):
                 st.syn[j] += c
             if fl & F_VDIRECT:
                 st.v[j] += c
-                i = sc.k[K_TOUCH]
-                sc.ts_start[i] = j
-                sc.ts_len[i] = 1
-                sc.ts_pop[i] = net.pop_of[j]
-                sc.k[K_TOUCH] = i + 1
+                _touch(sc, j, 1, net.pop_of[j], 0)
 
 
-@njit(cache=True, nogil=True)
+@_inline
 def _decision(out_cum):
     """Unique argmax of the accumulated output counts, -1 on a tie or no spikes."""
     best = -1
@@ -528,7 +730,47 @@ def _decision(out_cum):
     return best
 
 
-@njit(cache=True, nogil=True)
+@_inline
+def _sort_by_key(keys, order, n):
+    """order[:n] = positions of keys[:n] in increasing key order (keys are distinct).
+    Insertion sort for the usual handful of spikes per step, heap sort beyond; in place,
+    no allocation. O(n^2) below 32, O(n log n) above."""
+    for i in range(n):
+        order[i] = i
+    if n < 32:
+        for i in range(1, n):
+            o = order[i]
+            k = keys[o]
+            j = i - 1
+            while j >= 0 and keys[order[j]] > k:
+                order[j + 1] = order[j]
+                j -= 1
+            order[j + 1] = o
+        return
+    # heap sort on order[:n] by keys
+    for start in range(n // 2 - 1, -1, -1):
+        _sift_keys(keys, order, start, n)
+    for end in range(n - 1, 0, -1):
+        order[0], order[end] = order[end], order[0]
+        _sift_keys(keys, order, 0, end)
+
+
+@_inline
+def _sift_keys(keys, order, i, n):
+    while True:
+        c = 2 * i + 1
+        if c >= n:
+            return
+        if c + 1 < n and keys[order[c + 1]] > keys[order[c]]:
+            c += 1
+        if keys[order[c]] > keys[order[i]]:
+            order[i], order[c] = order[c], order[i]
+            i = c
+        else:
+            return
+
+
+@_inline
 def _push(q, qn, policy, key, seq, src, val):
     if policy == P_RANDOM:
         q.src[qn] = src
@@ -537,7 +779,7 @@ def _push(q, qn, policy, key, seq, src, val):
         _heap_push(q.key, q.seq, q.src, q.val, qn, key, seq, src, val)
 
 
-@njit(cache=True, nogil=True)
+@_inline
 def _pop(q, qn, policy, rng):
     """Remove the next entry: uniform pick (random) or heap minimum (fifo, momentum)."""
     if policy == P_RANDOM:
@@ -551,6 +793,10 @@ def _pop(q, qn, policy, rng):
 
 
 # --------------------------------------------------------------------------- main loop
+DONE = 0
+NEED_ROOM = 1
+
+
 @njit(cache=True, nogil=True)
 def run_chunk(net, prm, frames, label, st, q, ev, rec):
     """Advance one sample by ``frames.shape[0]`` timesteps.
@@ -561,7 +807,56 @@ def run_chunk(net, prm, frames, label, st, q, ev, rec):
     (rows: timestep, step, neuron, count) grow when needed, so they are returned.
     ``rec``: per-timestep outputs for this chunk (zeroed / -1 initialised by the caller).
     Returns ``(q, ev)``.
+
+    This wrapper owns every allocation; the simulation itself runs in :func:`_advance`,
+    compiled without reference counting and with its helpers inlined. ``_advance`` stops
+    at a safe point (timestep start, or between forward steps) whenever the next step
+    could outgrow a buffer; the wrapper grows it and ``_advance`` resumes where it stopped.
     """
+    n = net.n_neurons
+    npop = net.pop_start.shape[0] - 1
+    # injection touches at most every neuron once (delayed currents) plus every input
+    # segment; forward steps are checked at each safe point
+    cap_touch = n + net.src_ptr[net.n_in] + 64
+    sc = Scratch(
+        np.empty(n, np.int64),
+        np.empty(n, np.int64),
+        np.empty(n),
+        np.empty(n, np.int64),
+        np.empty(n, np.int64),
+        np.empty(n, np.int64),
+        np.zeros(npop, np.int64),
+        np.zeros(npop, np.int64),
+        np.empty(cap_touch, np.int64),
+        np.empty(cap_touch, np.int64),
+        np.empty(cap_touch, np.int64),
+        np.empty(cap_touch, np.int64),
+        np.zeros(3, np.int64),
+        np.empty(net.n_in + n, np.int64),
+        np.empty(net.n_in + n),
+    )
+    ctr = st.ctr
+    ctr[C_RTI] = 0
+    ctr[C_PHASE] = 0
+    while True:
+        status = _advance(net, prm, frames, label, st, q, ev, rec, sc)
+        if status == DONE:
+            break
+        if ctr[C_NEED_Q] > q.key.shape[0]:
+            q = _grow_queue(q, ctr[C_NEED_Q])
+        if ctr[C_NEED_T] > sc.ts_start.shape[0]:
+            sc = _grow_touch(sc, ctr[C_NEED_T])
+        if ctr[C_NEED_EV] > ev.shape[0]:
+            ev = _grow_ev(ev, ctr[C_NEED_EV])
+    return q, ev
+
+
+@_hot
+def _advance(net, prm, frames, label, st, q, ev, rec, sc):
+    """The event loop: timesteps of ``frames`` from the resume point in ``st.ctr``.
+
+    Returns DONE, or NEED_ROOM with the required capacities in ``ctr[C_NEED_*]`` (the
+    position is saved in ``ctr`` so the next call continues exactly there)."""
     n = net.n_neurons
     n_in = net.n_in
     npop = net.pop_start.shape[0] - 1
@@ -573,94 +868,126 @@ def run_chunk(net, prm, frames, label, st, q, ev, rec):
     policy = prm.policy
     layered = policy == P_LAYERED
     queued_input = prm.queued_input and not layered
-    sc = Scratch(
-        np.empty(n, np.int64),
-        np.empty(n, np.int64),
-        np.empty(n),
-        np.empty(n, np.int64),
-        np.empty(n, np.int64),
-        np.zeros(npop, np.int64),
-        np.empty(64, np.int64),
-        np.empty(64, np.int64),
-        np.empty(64, np.int64),
-        np.zeros(3, np.int64),
-    )
+    record = prm.record_events
     qn = ctr[C_QN]
     seq = ctr[C_SEQ]
     stepid = ctr[C_STEPID]
     nev = ctr[C_NEV]
+    ti = ctr[C_RTI]
+    phase = ctr[C_PHASE]
+    status = DONE
+    step = 0
+    spikes_ts = 0
+    synops_ts = 0
+    first_out_step = -1
+    peak = 0
 
-    for ti in range(frames.shape[0]):
+    while ti < frames.shape[0]:
         t = ctr[C_T]
-        x = frames[ti]
         syn_row = rec.synops[ti]
         in_row = rec.input_synops[ti]
         upd_row = rec.updates[ti]
-        sc.k[K_REFL] = 0
-        sc.nref_pop[:] = 0
-        spikes_ts = 0
-        synops_ts = 0
-        first_out_step = -1
-        peak = qn
 
-        # ---- 1. timestep start
-        stepid += 1
-        _timestep_start(net, st, t, stepid)
-        if prm.reactivity:
-            st.recv[:] = 0
-        if policy == P_MOMENTUM and qn > 0:
-            # v_spike is cleared at every timestep start: carried spikes rank as v = 0
-            for i in range(qn):
-                if q.src[i] >= n_in:
-                    q.key[i] = 0.0
-            for i in range(qn // 2 - 1, -1, -1):
-                _sift_down(q.key, q.seq, q.src, q.val, i, qn)
+        if phase == 0:
+            # ---- safe point: room for queued input and the spikes of forward step 1
+            need_q = qn + n_in + n if queued_input else qn + n
+            need_ev = nev + n if record else 0
+            if need_q > q.key.shape[0] or need_ev > ev.shape[0]:
+                ctr[C_NEED_Q] = need_q
+                ctr[C_NEED_T] = 0
+                ctr[C_NEED_EV] = need_ev
+                status = NEED_ROOM
+                break
+            sc.k[K_REFL] = 0
+            sc.nref_pop[:] = 0
+            spikes_ts = 0
+            synops_ts = 0
+            first_out_step = -1
+            peak = qn
 
-        # ---- 2. injection: delayed currents due now, then the input frame
-        sc.k[K_TOUCH] = 0
-        if net.max_delay > 0:
-            sc = _reserve_touch(sc, n)
-            _inject_delayed(net, st, sc, t)
-        if queued_input:
-            q = _reserve_queue(q, qn + n_in)
-        for c in range(n_in):
-            xc = x[c]
-            if xc == 0.0:
-                continue
-            if prm.input_dropout > 0.0 and _uniform(st.rng) < prm.input_dropout:
-                continue
-            if queued_input:
-                key = -np.inf if policy == P_MOMENTUM else 0.0
-                _push(q, qn, policy, key, seq, c, xc)
-                seq += 1
-                qn += 1
-            else:
-                sc = _reserve_touch(sc, net.src_ptr[c + 1] - net.src_ptr[c])
-                synops_ts += _deliver(net, st, sc, c, xc, t, stepid, in_row, True, prm.reactivity)
-        peak = max(peak, qn)
+            # ---- 1. timestep start
+            stepid += 1
+            _timestep_start(net, st, t, stepid)
+            if prm.reactivity:
+                st.recv[:] = 0
+                sc.pop_recv[:] = 0
+            if policy == P_MOMENTUM and qn > 0:
+                # v_spike is cleared at every timestep start: carried spikes rank as v = 0
+                for i in range(qn):
+                    if q.src[i] >= n_in:
+                        q.key[i] = 0.0
+                for i in range(qn // 2 - 1, -1, -1):
+                    _sift_down(q.key, q.seq, q.src, q.val, i, qn)
+
+            # ---- 2. injection: delayed currents due now, then the input frame
+            sc.k[K_TOUCH] = 0
+            if net.max_delay > 0:
+                _inject_delayed(net, st, sc, t)
+            x = frames[ti]
+            for c in range(n_in):
+                xc = x[c]
+                if xc == 0.0:
+                    continue
+                if prm.input_dropout > 0.0 and _uniform(st.rng) < prm.input_dropout:
+                    continue
+                if queued_input:
+                    key = -np.inf if policy == P_MOMENTUM else 0.0
+                    _push(q, qn, policy, key, seq, c, xc)
+                    seq += 1
+                    qn += 1
+                else:
+                    synops_ts += _deliver(
+                        net, st, sc, c, xc, t, stepid, in_row, True, prm.reactivity
+                    )
+            peak = max(peak, qn)
+            step = 0
+            phase = 1
+        else:
+            step = ctr[C_RSTEP]
+            first_out_step = ctr[C_RFIRST]
+            spikes_ts = ctr[C_RSPK]
+            synops_ts = ctr[C_RSYN]
+            peak = ctr[C_RPEAK]
 
         # ---- 3. forward steps
-        step = 0
         while True:
-            step += 1
-            if step > 1:
+            if step > 0:
+                # ---- safe point before forward step step + 1
+                need_t = 0
+                if not layered:
+                    need_t = min(prm.group_size, qn) * net.max_src_segs
+                need_q = qn + n
+                need_ev = nev + n if record else 0
+                if (
+                    need_t > sc.ts_start.shape[0]
+                    or need_q > q.key.shape[0]
+                    or need_ev > ev.shape[0]
+                ):
+                    ctr[C_NEED_Q] = need_q
+                    ctr[C_NEED_T] = need_t
+                    ctr[C_NEED_EV] = need_ev
+                    ctr[C_RSTEP] = step
+                    ctr[C_RFIRST] = first_out_step
+                    ctr[C_RSPK] = spikes_ts
+                    ctr[C_RSYN] = synops_ts
+                    ctr[C_RPEAK] = peak
+                    status = NEED_ROOM
+                    break
                 stepid += 1
                 sc.k[K_TOUCH] = 0
+            step += 1
             sc.k[K_NEW] = 0
             if layered:
                 # one population per step, in topological order: it has received all its
                 # currents of this timestep, so every neuron is evaluated once
                 p = net.topo[step - 1]
                 upd_row[p] += net.pop_start[p + 1] - net.pop_start[p]
-                for j in range(net.pop_start[p], net.pop_start[p + 1]):
-                    if v[j] > net.theta_cmp[j]:
-                        _fire(net, st, sc, j, t, False)
+                _scan(net, st, sc, net.pop_start[p], net.pop_start[p + 1], t, False)
             else:
                 if step > 1:
                     for _ in range(min(prm.group_size, qn)):
                         s, val = _pop(q, qn, policy, st.rng)
                         qn -= 1
-                        sc = _reserve_touch(sc, net.src_ptr[s + 1] - net.src_ptr[s])
                         row = in_row if s < n_in else syn_row
                         synops_ts += _deliver(
                             net, st, sc, s, val, t, stepid, row, True, prm.reactivity
@@ -672,23 +999,19 @@ def run_chunk(net, prm, frames, label, st, q, ev, rec):
             if nnew > 0:
                 for i in range(nnew):
                     sc.keys[i] = net.lid[sc.newspk[i]]
-                order = np.argsort(sc.keys[:nnew], kind="mergesort")
-                if prm.record_events:
-                    ev = _grow_ev(ev, nev + nnew)
-                if not layered:
-                    q = _reserve_queue(q, qn + nnew)
+                _sort_by_key(sc.keys, sc.order, nnew)
                 n_out_step = 0
                 correct_step = False
                 for oi in range(nnew):
-                    i = order[oi]
+                    i = sc.order[oi]
                     j = sc.newspk[i]
                     cnt = sc.ncount[i]
                     p = net.pop_of[j]
                     rec.spikes[ti, p] += cnt
                     spikes_ts += cnt
                     if prm.reactivity:
-                        rec.react[p] += st.recv[j] * cnt
-                    if prm.record_events:
+                        rec.react[p] += (st.recv[j] + sc.pop_recv[p]) * cnt
+                    if record:
                         ev[nev, 0] = t
                         ev[nev, 1] = step
                         ev[nev, 2] = j
@@ -738,7 +1061,7 @@ def run_chunk(net, prm, frames, label, st, q, ev, rec):
                 if layered:
                     # deliver this population's spikes before the next one evaluates
                     for oi in range(nnew):
-                        i = order[oi]
+                        i = sc.order[oi]
                         synops_ts += _deliver(
                             net,
                             st,
@@ -764,6 +1087,8 @@ def run_chunk(net, prm, frames, label, st, q, ev, rec):
                 break
             if qn == 0:
                 break
+        if status == NEED_ROOM:
+            break
 
         # ---- timestep end: refractory neurons ignored everything after their spike
         for i in range(sc.k[K_REFL]):
@@ -778,15 +1103,48 @@ def run_chunk(net, prm, frames, label, st, q, ev, rec):
         ctr[C_STEPS] += step
         ctr[C_SYN] += synops_ts
         ctr[C_T] = t + 1
+        ti += 1
+        phase = 0
 
     ctr[C_QN] = qn
     ctr[C_SEQ] = seq
     ctr[C_STEPID] = stepid
     ctr[C_NEV] = nev
-    return q, ev
+    ctr[C_RTI] = ti
+    ctr[C_PHASE] = phase
+    return status
 
 
 @njit(cache=True, nogil=True)
+def run_batch(net, prm, frames, labels, seeds, st, rec, ctrs):
+    """Run samples ``frames[b]`` (f8[B, T, n_in]) one after the other, reusing one state.
+
+    ``rec`` holds batch arrays (leading axis B); ``ctrs[b]`` receives each sample's
+    counters. One call per batch keeps Python and argument-unboxing overhead off the
+    per-sample path (no events are recorded here: use :func:`run_chunk` for that).
+    """
+    q = new_queue()
+    ev = np.empty((0, 4), np.int64)
+    for b in range(frames.shape[0]):
+        _reset_state(net, st, seeds[b])
+        r = Record(
+            rec.spikes[b],
+            rec.synops[b],
+            rec.input_synops[b],
+            rec.updates[b],
+            rec.steps[b],
+            rec.peak_queue[b],
+            rec.out_spikes[b],
+            rec.out_v[b],
+            rec.lat_first[b],
+            rec.lat_correct[b],
+            rec.react[b],
+        )
+        q, ev = run_chunk(net, prm, frames[b], labels[b], st, q, ev, r)
+        ctrs[b, :] = st.ctr
+
+
+@_inline
 def _sample_points(ctr, out_cum, label, t, spikes, steps, synops, correct_step):
     """Sample-level latency points after a forward step with output spikes."""
     if ctr[C_FIRST_OUT] < 0:

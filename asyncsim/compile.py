@@ -1,11 +1,15 @@
 """Compile a :class:`~asyncsim.network.Network` into flat arrays for the numba kernels.
 
 Connectivity is stored as *segments*: for every source (input channel or neuron) a list
-of ``(target_start, length, weight_offset)`` runs, each delivering
-``v[target_start + k] += value * weights[weight_offset + k]`` for ``k < length``.
-A dense row is one segment covering the whole target population (a SIMD-friendly
-contiguous add); a sparse synapse is a segment of length 1; a convolution is one
-segment per kernel row (or kernel tap), covering contiguous output channels.
+of ``(target, length, weight_offset)`` runs, each delivering
+``v[target + k] += value * weights[weight_offset + k]`` for ``k < length`` (a *contiguous*
+segment) or ``v[seg_idx[target + k]] += ...`` (an *indexed* segment, CSR-style).
+A dense row is one contiguous segment covering the whole target population (a
+SIMD-friendly add); a convolution is one contiguous segment per kernel row (or kernel
+tap) covering contiguous output channels; the synapses of one source in a sparse or
+one-to-one projection form one indexed segment (8 bytes per synapse).
+Within a source, immediate contiguous segments come first, then immediate indexed ones,
+then delayed ones; within each group, projection order: this is the summation order.
 
 To make convolution segments contiguous, neurons of 3-D populations ``(C, H, W)`` are
 stored *channels-last* internally: internal index ``(h * W + w) * C + c``. All public
@@ -51,6 +55,7 @@ class NetArrays(NamedTuple):
     syn_gain: np.ndarray  # f8[N]
     v_reset: np.ndarray  # f8[N]
     bias: np.ndarray  # f8[N]
+    syn_bias: np.ndarray  # f8[N] constant current into the synaptic state per timestep
     v_init: np.ndarray  # f8[N] potential at the start of a sample
     lid: np.ndarray  # i8[N] global logical id (tie-break order)
     pop_of: np.ndarray  # i8[N]
@@ -59,14 +64,20 @@ class NetArrays(NamedTuple):
     pop_dropout: np.ndarray  # f8[P] refractory dropout
     topo: np.ndarray  # i8[P] populations in topological order (layered mode)
     src_ptr: np.ndarray  # i8[S+1] segments of source s: src_ptr[s] .. src_ptr[s+1]
+    src_idx: np.ndarray  # i8[S] first immediate indexed segment of source s
     src_split: np.ndarray  # i8[S] first delayed segment of source s
-    seg_tgt: np.ndarray  # i8[G] first target (internal neuron index)
+    seg_tgt: np.ndarray  # i8[G] first target (internal index), or offset into seg_idx
     seg_len: np.ndarray  # i8[G]
     seg_w: np.ndarray  # i8[G] offset into weights
     seg_pop: np.ndarray  # i8[G] target population
     seg_nnz: np.ndarray  # i8[G] nonzero weights in the segment (synaptic ops per delivery)
     seg_delay: np.ndarray  # i8[G] delay in timesteps (0 = immediate)
+    seg_kind: np.ndarray  # i8[G] 0 contiguous, 1 indexed
+    seg_idx: np.ndarray  # i4[I] target neurons of indexed segments
     weights: np.ndarray  # f4[W]
+    max_src_segs: int  # most segments of any source (bounds the touched list per spike)
+    src_dense_pop: np.ndarray  # i8[S] target population if the source is "dense" (one
+    # whole-population segment, no delayed synapses, no synaptic state), else -1
 
 
 @dataclass
@@ -153,14 +164,24 @@ class _Builder:
         self.woff: list[np.ndarray] = []
         self.pop: list[np.ndarray] = []
         self.delay: list[np.ndarray] = []
+        self.kind: list[np.ndarray] = []
         self.weights: list[np.ndarray] = []
+        self.idx: list[np.ndarray] = []
         self.nw = 0
+        self.nidx = 0
 
     def add_weights(self, w: np.ndarray) -> int:
         off = self.nw
         w32 = np.ascontiguousarray(w, dtype=np.float32).ravel()
         self.weights.append(w32)
         self.nw += w32.size
+        return off
+
+    def add_index(self, targets: np.ndarray) -> int:
+        """Append target neuron ids for indexed segments; returns their offset."""
+        off = self.nidx
+        self.idx.append(np.ascontiguousarray(targets, dtype=np.int32))
+        self.nidx += targets.size
         return off
 
     def add(
@@ -171,6 +192,7 @@ class _Builder:
         woff: np.ndarray,
         pop: int,
         delay: int,
+        kind: int = 0,
     ) -> None:
         n = src.size
         self.src.append(src.astype(np.int64))
@@ -179,6 +201,7 @@ class _Builder:
         self.woff.append(woff.astype(np.int64))
         self.pop.append(np.full(n, pop, dtype=np.int64))
         self.delay.append(np.full(n, delay, dtype=np.int64))
+        self.kind.append(np.full(n, kind, dtype=np.int64))
 
 
 def compile_network(net: Network) -> CompiledNetwork:
@@ -234,7 +257,7 @@ def compile_network(net: Network) -> CompiledNetwork:
             f |= F_SYN
             if p.syn_immediate:
                 f |= F_VDIRECT
-            if np.any(np.asarray(p.syn_gain) != 0):
+            if np.any(np.asarray(p.syn_gain) != 0) or np.any(np.asarray(p.syn_bias) != 0):
                 f |= F_DRIVEN
         else:
             f |= F_VDIRECT
@@ -251,32 +274,34 @@ def compile_network(net: Network) -> CompiledNetwork:
     for pr in net.projections:
         _build_projection(pr, net, b, index, starts, per_pop_internal, n_in)
 
+    if n >= 2**31:
+        raise AsyncsimError(f"{n} neurons: asyncsim supports at most 2**31 - 1 per network")
+    fields = (b.src, b.tgt, b.length, b.woff, b.pop, b.delay, b.kind)
     if b.src:
-        seg_src = np.concatenate(b.src)
-        seg_tgt = np.concatenate(b.tgt)
-        seg_len = np.concatenate(b.length)
-        seg_w = np.concatenate(b.woff)
-        seg_pop = np.concatenate(b.pop)
-        seg_delay = np.concatenate(b.delay)
+        seg_src, seg_tgt, seg_len, seg_w, seg_pop, seg_delay, seg_kind = (
+            np.concatenate(f) for f in fields
+        )
         weights = np.concatenate(b.weights)
     else:
-        seg_src = seg_tgt = seg_len = seg_w = seg_pop = seg_delay = np.zeros(0, np.int64)
+        seg_src, seg_tgt, seg_len, seg_w, seg_pop, seg_delay, seg_kind = (
+            np.zeros(0, np.int64) for _ in fields
+        )
         weights = np.zeros(0, np.float32)
-    # drop empty segments, then order by (source, immediate before delayed); the sort is
-    # stable, so within a source segments keep projection order (defines summation order)
+    seg_idx = np.concatenate(b.idx) if b.idx else np.zeros(0, np.int32)
+    # drop empty segments, then order by (source, immediate before delayed, contiguous
+    # before indexed); the sort is stable, so each group keeps projection order
     keep = seg_len > 0
-    seg_src, seg_tgt, seg_len, seg_w, seg_pop, seg_delay = (
-        a[keep] for a in (seg_src, seg_tgt, seg_len, seg_w, seg_pop, seg_delay)
-    )
-    order = np.lexsort(((seg_delay > 0).astype(np.int64), seg_src))
-    seg_src, seg_tgt, seg_len, seg_w, seg_pop, seg_delay = (
-        a[order] for a in (seg_src, seg_tgt, seg_len, seg_w, seg_pop, seg_delay)
-    )
+    segs = [a[keep] for a in (seg_src, seg_tgt, seg_len, seg_w, seg_pop, seg_delay, seg_kind)]
+    order = np.lexsort((segs[6], (segs[5] > 0).astype(np.int64), segs[0]))
+    seg_src, seg_tgt, seg_len, seg_w, seg_pop, seg_delay, seg_kind = (a[order] for a in segs)
     n_src = n_in + n
     counts = np.bincount(seg_src, minlength=n_src)
     src_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    imm_counts = np.bincount(seg_src[seg_delay == 0], minlength=n_src)
+    immediate = seg_delay == 0
+    imm_counts = np.bincount(seg_src[immediate], minlength=n_src)
+    imm_contig = np.bincount(seg_src[immediate & (seg_kind == 0)], minlength=n_src)
     src_split = (src_ptr[:-1] + imm_counts).astype(np.int64)
+    src_idx = (src_ptr[:-1] + imm_contig).astype(np.int64)
 
     # nonzero weights per segment, via a prefix sum over the weight array
     nz = np.concatenate([[0], np.cumsum(weights != 0)]).astype(np.int64)
@@ -294,6 +319,7 @@ def compile_network(net: Network) -> CompiledNetwork:
         syn_gain=neuron_param("syn_gain", 0.0),
         v_reset=neuron_param("v_reset"),
         bias=neuron_param("bias"),
+        syn_bias=neuron_param("syn_bias"),
         v_init=neuron_param("v_init"),
         lid=lid.astype(np.int64),
         pop_of=np.repeat(np.arange(len(pops), dtype=np.int64), sizes),
@@ -302,6 +328,7 @@ def compile_network(net: Network) -> CompiledNetwork:
         pop_dropout=dropout,
         topo=topo,
         src_ptr=src_ptr,
+        src_idx=src_idx,
         src_split=src_split,
         seg_tgt=np.ascontiguousarray(seg_tgt),
         seg_len=np.ascontiguousarray(seg_len),
@@ -309,7 +336,11 @@ def compile_network(net: Network) -> CompiledNetwork:
         seg_pop=np.ascontiguousarray(seg_pop),
         seg_nnz=np.ascontiguousarray(seg_nnz),
         seg_delay=np.ascontiguousarray(seg_delay),
+        seg_kind=np.ascontiguousarray(seg_kind),
+        seg_idx=seg_idx,
         weights=np.ascontiguousarray(weights, dtype=np.float32),
+        max_src_segs=int(counts.max()) if counts.size else 0,
+        src_dense_pop=_dense_sources(src_ptr, imm_contig, seg_len, seg_pop, starts, flags),
     )
     return CompiledNetwork(
         network=net,
@@ -320,6 +351,28 @@ def compile_network(net: Network) -> CompiledNetwork:
         to_logical=to_logical,
         to_internal=to_internal,
     )
+
+
+def _dense_sources(
+    src_ptr: np.ndarray,
+    imm_contig: np.ndarray,
+    seg_len: np.ndarray,
+    seg_pop: np.ndarray,
+    starts: np.ndarray,
+    flags: np.ndarray,
+) -> np.ndarray:
+    """For each source, its target population if it has exactly one segment, immediate,
+    covering a whole population without synaptic state (a fully connected row); else -1.
+    Such sources take the fused delivery paths of the kernel."""
+    out = np.full(src_ptr.size - 1, -1, dtype=np.int64)
+    total = np.diff(src_ptr)
+    single = np.flatnonzero((total == 1) & (imm_contig == 1))
+    g = src_ptr[single]
+    p = seg_pop[g]
+    sizes = np.diff(starts)
+    ok = (seg_len[g] == sizes[p]) & ((flags[p] & F_SYN) == 0) & ((flags[p] & F_VDIRECT) != 0)
+    out[single[ok]] = p[ok]
+    return out
 
 
 def _source_ids(
@@ -377,14 +430,15 @@ def _build_projection(
         order = np.lexsort((t_int[t_idx], s_idx))
         s_idx, t_idx, w = s_idx[order], t_idx[order], np.asarray(w)[order]
         off = b.add_weights(w)
-        b.add(
-            sid[s_idx],
-            t0 + t_int[t_idx],
-            np.int64(1),
-            off + np.arange(w.size, dtype=np.int64),
-            tp,
-            delay,
+        ioff = b.add_index(t0 + t_int[t_idx])
+        # one indexed segment per source: its synapses, sorted by target
+        first = (
+            np.flatnonzero(np.r_[True, s_idx[1:] != s_idx[:-1]])
+            if s_idx.size
+            else (np.zeros(0, np.int64))
         )
+        length = np.diff(np.r_[first, s_idx.size])
+        b.add(sid[s_idx[first]], ioff + first, length, off + first, tp, delay, kind=1)
     elif isinstance(pr, Conv2d):
         _build_conv(pr, src_shape, sid, t0, b, tp, delay)
     else:  # pragma: no cover - guarded by Network validation

@@ -7,7 +7,7 @@ loader) gives them. Nothing here simulates; :mod:`asyncsim.compile` turns a
 Neuron model (per neuron, per timestep; see ``docs/semantics.md``)::
 
     at the start of timestep t:   v <- beta * v + syn_gain * syn ; syn <- alpha * syn
-                                  v <- v + bias
+                                  v <- v + bias ; then syn_bias arrives like a current
     on every arriving current I:  syn <- syn + I  (if the population has a synaptic state)
                                   v   <- v + I    (unless ``syn_immediate=False``)
     spike iff v > threshold       (or v >= threshold with ``threshold_op=">="``)
@@ -90,15 +90,15 @@ def beta_from_tau(tau_mem: ArrayLike, dt: float, method: str = "exact") -> np.nd
         raise AsyncsimError(f"dt = {dt!r} must be a finite number >= 0 (seconds per timestep)")
     if np.isnan(tau).any() or (tau <= 0).any():
         bad = tau[np.isnan(tau) | (tau <= 0)].flat[0]
-        raise AsyncsimError(f"tau_mem = {bad!r} must be > 0; use tau = inf for no leak")
+        raise AsyncsimError(f"tau_mem = {float(bad):g} must be > 0; use tau = inf for no leak")
     if method == "exact":
         return np.exp(-dt / tau)
     if method == "euler":
         beta = 1.0 - dt / tau
         if (beta < 0).any():
-            bad = tau[beta < 0].flat[0]
+            bad = float(tau[beta < 0].flat[0])
             raise AsyncsimError(
-                f"Euler leak 1 - dt/tau = 1 - {dt}/{bad} = {1 - dt / bad:.4g} is negative; "
+                f"Euler leak 1 - dt/tau = 1 - {dt:g}/{bad:g} = {1 - dt / bad:.4g} is negative; "
                 "dt must not exceed tau_mem: pass a smaller dt or use method='exact'"
             )
         return beta
@@ -132,9 +132,13 @@ class Population:
             no synaptic state (currents go straight into ``v``).
         syn_gain: how much of the synaptic state enters ``v`` at a timestep start
             (default ``alpha``, snnTorch ``Synaptic``: ``v_t = beta v + alpha syn + x``).
-        syn_immediate: arriving currents also enter ``v`` in the same timestep (snnTorch);
-            ``False`` means they reach ``v`` only through ``syn`` at the next timestep
-            (Norse).
+        syn_immediate: arriving currents also enter ``v`` in the same timestep (snnTorch,
+            Norse, Sinabs); ``False`` means they reach ``v`` only through ``syn`` at the next
+            timestep (exact discretisation of NIR's continuous CubaLIF).
+        syn_bias: constant current into the synaptic state, once per timestep, like an
+            arriving current (a layer bias before snnTorch ``Synaptic``/``RSynaptic``,
+            SpikingJelly ``CUBALIFNode``); needs ``alpha``. ``bias`` instead adds to ``v``
+            directly (membrane constants such as ``v_leak`` terms).
         threshold_op: ``">"`` (default, SEMANTICS.md) or ``">="`` (SpikingJelly).
         v_init: potential at the start of every sample (SpikingJelly starts at v_reset,
             Norse at v_leak; default 0).
@@ -158,6 +162,7 @@ class Population:
     alpha: ArrayLike | None = None
     syn_gain: ArrayLike | None = None
     syn_immediate: bool = True
+    syn_bias: ArrayLike = 0.0
     threshold_op: str = ">"
     v_init: ArrayLike = 0.0
     multi_spike: bool = False
@@ -192,7 +197,7 @@ class Population:
         if ((beta < 0) | (beta > 1)).any():
             bad = beta[(beta < 0) | (beta > 1)].flat[0]
             raise AsyncsimError(
-                f"{what}: leak factor beta = {bad!r} is outside [0, 1]; "
+                f"{what}: leak factor beta = {float(bad):g} is outside [0, 1]; "
                 "beta = exp(-dt/tau_mem) must lie in [0, 1] (check tau_mem and dt)"
             )
         self.beta = beta
@@ -235,9 +240,17 @@ class Population:
             raise AsyncsimError(
                 f"{what}: threshold_op {self.threshold_op!r} is unknown; use '>' or '>='"
             )
+        self.syn_bias = _per_neuron(self.syn_bias, shape, f"{what} syn_bias")
+        if not np.isfinite(self.syn_bias).all():
+            raise AsyncsimError(f"{what}: syn_bias must be finite")
         if self.alpha is None:
             if self.syn_gain is not None:
                 raise AsyncsimError(f"{what}: syn_gain needs alpha (a synaptic state)")
+            if (self.syn_bias != 0).any():
+                raise AsyncsimError(
+                    f"{what}: syn_bias needs alpha (a synaptic state); for a plain LIF "
+                    "neuron use bias"
+                )
             self.syn_immediate = True
         else:
             self.alpha = _per_neuron(self.alpha, shape, f"{what} alpha")
@@ -297,7 +310,7 @@ def _finite_weight(w: Any, what: str) -> np.ndarray:
     arr = np.asarray(w, dtype=np.float64)
     if not np.isfinite(arr).all():
         bad = arr[~np.isfinite(arr)].flat[0]
-        raise AsyncsimError(f"{what}: weight contains {bad}; every weight must be finite")
+        raise AsyncsimError(f"{what}: weight contains {float(bad):g}; every weight must be finite")
     if (np.abs(arr) > np.finfo(np.float32).max).any():
         raise AsyncsimError(f"{what}: weight magnitude exceeds float32 range (3.4e38)")
     return arr
@@ -673,15 +686,24 @@ class Network:
                     ready.append(m)
                     ready.sort(key=order_index.__getitem__)
         if len(out) != len(self.populations):
-            stuck = [n for n in succ if n not in out]
+            # peel off populations that only lead away from the cycle(s)
+            stuck = {n for n in succ if n not in out}
+            changed = True
+            while changed:
+                changed = False
+                for n in list(stuck):
+                    if not succ[n] & stuck:
+                        stuck.discard(n)
+                        changed = True
             cyc = [
                 pr.name
                 for pr in self.projections
                 if pr.source in stuck and pr.target in stuck and getattr(pr, "delay", 0) == 0
             ]
+            members = sorted(stuck, key=order_index.__getitem__)
             raise AsyncsimError(
                 f"projections {', '.join(repr(c) for c in cyc)} form a cycle among "
-                f"{', '.join(repr(s) for s in stuck)} with delay 0; a recurrent projection "
+                f"{', '.join(repr(s) for s in members)} with delay 0; a recurrent projection "
                 "needs delay >= 1 timestep (as trainers deliver recurrent spikes at the next "
                 "timestep): set delay=1"
             )

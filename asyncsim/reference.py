@@ -91,18 +91,24 @@ class ReferenceEngine:
         self.syn_gain = flat("syn_gain", 0.0)
         self.v_reset = flat("v_reset", 0.0)
         self.bias = flat("bias", 0.0)
+        self.syn_bias = flat("syn_bias", 0.0)
         self.v_init = flat("v_init", 0.0)
         self.has_syn = [p.alpha is not None for p in pops]
         self.v_direct = [p.alpha is None or p.syn_immediate for p in pops]
         self.driven = [
-            bool(np.any(p.bias != 0)) or (p.alpha is not None and bool(np.any(p.syn_gain != 0)))
+            bool(np.any(p.bias != 0))
+            or (p.alpha is not None and bool(np.any(p.syn_gain != 0) or np.any(p.syn_bias != 0)))
             for p in pops
         ]
         self.pops = pops
         # synapses[source] = list of (target gid, weight, delay, target population)
         # source: ("in", channel) or ("n", gid); projection order = summation order
         self.synapses: dict[tuple[str, int], list[tuple[int, float, int, int]]] = {}
-        for pr in net.projections:
+        # summation order within one source: contiguous projections (dense, convolution)
+        # before sparse / one-to-one ones, each group in projection order (as compiled)
+        ordered = [pr for pr in net.projections if not isinstance(pr, (Sparse, OneToOne))]
+        ordered += [pr for pr in net.projections if isinstance(pr, (Sparse, OneToOne))]
+        for pr in ordered:
             self._add_projection(pr)
         self.topo = [
             next(i for i, p in enumerate(pops) if p.name == name)
@@ -288,7 +294,12 @@ class _SampleRun:
                 syn[g] = e.alpha[g] * syn[g]
             if fired and pop.reset == "subtract":
                 x_g -= e.theta[g]
-            v[g] = x_g + e.bias[g]
+            x_g = x_g + e.bias[g]
+            if e.has_syn[p]:  # a constant current into the synaptic state
+                syn[g] += e.syn_bias[g]
+                if e.v_direct[p]:
+                    x_g += e.syn_bias[g]
+            v[g] = x_g
         self.touched = {g for g in range(n) if e.driven[e.pop_of[g]]}
         if e.policy == Policy.MOMENTUM and self.queue:
             # v_spike is cleared at the timestep start: carried spikes rank as v = 0

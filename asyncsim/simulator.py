@@ -244,49 +244,51 @@ class Simulator:
         lab = self._labels(labels, n_s)
         ids = self._sample_ids(sample_ids, n_s)
         a = self.compiled.arrays
-        n_p = a.pop_start.size - 1
-        k = self._n_out()
-        out = {
-            "spikes": np.zeros((n_s, n_t, n_p), np.int64),
-            "synops": np.zeros((n_s, n_t, n_p), np.int64),
-            "input_synops": np.zeros((n_s, n_t, n_p), np.int64),
-            "updates": np.zeros((n_s, n_t, n_p), np.int64),
-            "steps": np.zeros((n_s, n_t), np.int64),
-            "peak_queue": np.zeros((n_s, n_t), np.int64),
-            "out_spikes": np.zeros((n_s, n_t, k), np.int64),
-            "out_v": np.zeros((n_s, n_t, k)),
-            "lat_first": np.full((n_s, n_t, 3), -1, np.int64),
-            "lat_correct": np.full((n_s, n_t, 3), -1, np.int64),
-            "react": np.zeros((n_s, n_p), np.int64),
-        }
+        out = K.new_record(a, n_t, n_s)
         ctrs = np.zeros((n_s, K.N_CTR), np.int64)
         events: list[np.ndarray | None] = [None] * n_s
+        seeds = np.array([_sample_seed(self.seed, int(i)) for i in ids], dtype=np.uint64)
+        labels_arr = np.full(n_s, -1, np.int64) if lab is None else lab
 
-        def one(s: int) -> None:
-            rec = K.Record(
-                spikes=out["spikes"][s],
-                synops=out["synops"][s],
-                input_synops=out["input_synops"][s],
-                updates=out["updates"][s],
-                steps=out["steps"][s],
-                peak_queue=out["peak_queue"][s],
-                out_spikes=out["out_spikes"][s],
-                out_v=out["out_v"][s],
-                lat_first=out["lat_first"][s],
-                lat_correct=out["lat_correct"][s],
-                react=out["react"][s],
-            )
-            st, _q, ev = self._run_sample(
-                np.ascontiguousarray(frames[s], dtype=np.float64),
-                -1 if lab is None else int(lab[s]),
-                int(ids[s]),
-                rec,
-            )
-            ctrs[s] = st.ctr
-            if self.record_events:
+        if self.record_events:
+            # one kernel call per sample: each sample has its own event log
+            def one(s: int) -> None:
+                rec = K.Record(*(arr[s] for arr in out))
+                st, _q, ev = self._run_sample(
+                    np.ascontiguousarray(frames[s], dtype=np.float64),
+                    int(labels_arr[s]),
+                    int(ids[s]),
+                    rec,
+                )
+                ctrs[s] = st.ctr
                 events[s] = self._events(ev[: st.ctr[K.C_NEV]])
 
-        self._map(one, n_s, progress)
+            self._map(one, list(range(n_s)), progress)
+        else:
+            # batches of samples per kernel call (per-call overhead ~0.5 ms otherwise)
+            size = _batch_size(n_s, self.threads, n_t * self.compiled.n_inputs)
+            starts = list(range(0, n_s, size))
+
+            def batch(i: int) -> None:
+                lo, hi = starts[i], min(starts[i] + size, n_s)
+                rec = K.Record(*(arr[lo:hi] for arr in out))
+                K.run_batch(
+                    a,
+                    self._params,
+                    np.ascontiguousarray(frames[lo:hi], dtype=np.float64),
+                    labels_arr[lo:hi],
+                    seeds[lo:hi],
+                    K.new_state(a, 0),
+                    rec,
+                    ctrs[lo:hi],
+                )
+
+            self._map(
+                batch,
+                list(range(len(starts))),
+                progress,
+                weights=[min(s + size, n_s) - s for s in starts],
+            )
         return self._result(out, ctrs, events, lab, ids)
 
     def _run_sample(
@@ -307,23 +309,35 @@ class Simulator:
         q, ev = K.run_chunk(a, self._params, frames, label, st, q, ev, rec)
         return st, q, ev
 
-    def _map(self, fn: Callable[[int], None], n: int, progress: ProgressFn | None) -> None:
-        if self.threads == 1 or n == 1:
-            for s in range(n):
-                fn(s)
+    def _map(
+        self,
+        fn: Callable[[int], None],
+        units: list[int],
+        progress: ProgressFn | None,
+        weights: list[int] | None = None,
+    ) -> None:
+        """Run ``fn(u)`` for every unit, in ``self.threads`` threads; ``progress`` gets
+        (samples done, samples total), a unit standing for ``weights[u]`` samples."""
+        w = weights or [1] * len(units)
+        total = sum(w)
+        done = 0
+        if self.threads == 1 or len(units) == 1:
+            for u in units:
+                fn(u)
+                done += w[u]
                 if progress is not None:
-                    progress(s + 1, n)
+                    progress(done, total)
             return
-        # compile (or load from cache) once before fanning out
-        fn(0)
+        # compile (or load from the cache) once before fanning out
+        fn(units[0])
+        done = w[units[0]]
         if progress is not None:
-            progress(1, n)
-        done = 1
+            progress(done, total)
         with ThreadPoolExecutor(max_workers=self.threads) as pool:
-            for _ in pool.map(fn, range(1, n)):
-                done += 1
+            for u, _ in zip(units[1:], pool.map(fn, units[1:]), strict=True):
+                done += w[u]
                 if progress is not None:
-                    progress(done, n)
+                    progress(done, total)
 
     def _events(self, ev: np.ndarray) -> np.ndarray:
         c = self.compiled
@@ -350,8 +364,8 @@ class Simulator:
         # output neurons back to logical order (a 3-D output population is channels-last)
         op = a.out_pop
         perm = c.logical_order(op) - a.pop_start[op]
-        out_spikes = out["out_spikes"][:, :, perm]
-        out_v = out["out_v"][:, :, perm]
+        out_spikes = out.out_spikes[:, :, perm]
+        out_v = out.out_v[:, :, perm]
         first_output = ctrs[:, K.C_FIRST_OUT : K.C_FIRST_OUT + 4].copy()
         first_correct = ctrs[:, K.C_FIRST_COR : K.C_FIRST_COR + 4].copy()
         stable = ctrs[:, K.C_STABLE : K.C_STABLE + 4].copy()
@@ -383,22 +397,22 @@ class Simulator:
             readout=readout,
             options=self.options(),
             sample_ids=ids,
-            spikes=out["spikes"],
-            synops=out["synops"],
-            input_synops=out["input_synops"],
-            neuron_updates=out["updates"],
-            forward_steps=out["steps"],
-            peak_queue=out["peak_queue"],
+            spikes=out.spikes,
+            synops=out.synops,
+            input_synops=out.input_synops,
+            neuron_updates=out.updates,
+            forward_steps=out.steps,
+            peak_queue=out.peak_queue,
             output_spikes=out_spikes,
             output_potentials=out_v,
-            latency_first=out["lat_first"],
-            latency_correct=out["lat_correct"]
+            latency_first=out.lat_first,
+            latency_correct=out.lat_correct
             if labels is not None
-            else np.full_like(out["lat_correct"], -1),
+            else np.full_like(out.lat_correct, -1),
             first_output=first_output,
             first_correct=first_correct,
             stable_correct=stable,
-            reactivity=out["react"],
+            reactivity=out.react,
             predictions=preds,
             labels=labels,
             events=events if self.record_events else None,  # type: ignore[arg-type]
@@ -432,6 +446,14 @@ class Simulator:
                 yield rec._asdict()
 
 
+def _batch_size(n_samples: int, threads: int, values_per_sample: int) -> int:
+    """Samples per kernel call: enough to amortise the call, small enough to spread over
+    the threads (4 batches per thread) and to keep each converted batch under ~64 MB."""
+    by_threads = -(-n_samples // (4 * threads))
+    by_memory = max(1, (64 << 20) // (8 * max(values_per_sample, 1)))
+    return max(1, min(by_threads, by_memory, 256))
+
+
 def _readout_scores(out_v: np.ndarray, readout: str) -> np.ndarray:
     """Per-timestep decision scores (S, T, K) for a non-spiking readout."""
     if readout == "sum":
@@ -441,17 +463,15 @@ def _readout_scores(out_v: np.ndarray, readout: str) -> np.ndarray:
     return out_v  # "last"
 
 
-def _stable_points(
-    decisions: np.ndarray, labels: np.ndarray, out: dict[str, np.ndarray]
-) -> np.ndarray:
+def _stable_points(decisions: np.ndarray, labels: np.ndarray, out: K.Record) -> np.ndarray:
     """(timestep, spikes, steps, synops) at the end of the timestep from which the
     per-timestep decision is correct until the end; -1 if the final one is wrong."""
     n_s, _n_t = decisions.shape
     ok = decisions == labels[:, None]
     res = np.full((n_s, 4), -1, np.int64)
-    cum_spk = np.cumsum(out["spikes"].sum(axis=2), axis=1)
-    cum_steps = np.cumsum(out["steps"], axis=1)
-    cum_syn = np.cumsum(out["synops"].sum(axis=2) + out["input_synops"].sum(axis=2), axis=1)
+    cum_spk = np.cumsum(out.spikes.sum(axis=2), axis=1)
+    cum_steps = np.cumsum(out.steps, axis=1)
+    cum_syn = np.cumsum(out.synops.sum(axis=2) + out.input_synops.sum(axis=2), axis=1)
     for s in range(n_s):
         if not ok[s, -1]:
             continue

@@ -406,6 +406,8 @@ def random_network(draw):
         if syn:
             kw["alpha"] = rng.uniform(0, 0.9)
             kw["syn_immediate"] = draw(st.booleans())
+            if draw(st.booleans()):
+                kw["syn_bias"] = rng.normal(0, 0.2, shape)
         return A.Population(name, shape, **kw)
 
     if conv:

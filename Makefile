@@ -1,0 +1,25 @@
+# One-command entry points (see README.md). PYTHON defaults to the active interpreter.
+PYTHON ?= python3
+
+.PHONY: test install-test demo lint bench
+
+# Install the package with its test dependencies, then run the whole test suite.
+# torch is pinned first to the CPU build 2.13.0 (any other version pulls a multi-GB CUDA
+# build); the trainers used as references in the tests come after it.
+test: install-test
+	$(PYTHON) -m pytest
+
+install-test:
+	$(PYTHON) -m pip install --quiet torch==2.13.0
+	$(PYTHON) -m pip install --quiet -c ci-constraints.txt -e ".[test,trainers]"
+
+demo:
+	$(PYTHON) -m pip install --quiet -e .
+	asyncsim compare models/digits/model.nir --input models/digits/test.npz
+
+lint:
+	$(PYTHON) -m ruff check asyncsim tests benchmarks models
+	$(PYTHON) -m ruff format --check asyncsim tests benchmarks models
+
+bench:
+	$(PYTHON) benchmarks/bench_engine.py

@@ -1,0 +1,524 @@
+"""Engine behaviour beyond SEMANTICS.md section 8, checked against independent computations:
+naive numpy convolutions, hand-written recurrences, hand-computed stop rules, and the
+determinism guarantees (seeds, batching, threads, streaming)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import asyncsim as A
+from tests.conftest import assert_matches_reference, chain
+
+# --------------------------------------------------------------------------- determinism
+
+
+def _random_net(seed: int = 0) -> A.Network:
+    rng = np.random.default_rng(seed)
+    pops = [
+        A.Population("h", 20, threshold=1.0, beta=0.9, refractory_dropout=0.2),
+        A.Population("o", 5, threshold=1.0, beta=0.9),
+    ]
+    projs = [
+        A.Dense("a", "input", "h", rng.normal(0.3, 0.6, (20, 8))),
+        A.Dense("b", "h", "o", rng.normal(0.3, 0.6, (5, 20))),
+    ]
+    return A.Network(8, pops, projs)
+
+
+@pytest.mark.parametrize("policy", ["fifo", "momentum", "random", "layered"])
+def test_same_seed_same_result_and_batch_independence(policy):
+    net = _random_net()
+    rng = np.random.default_rng(1)
+    x = (rng.random((10, 12, 8)) < 0.4).astype(float)
+    labels = rng.integers(0, 5, 10)
+    kw = dict(
+        policy=policy, group_size=2, seed=5, jitter=1e-3, input_dropout=0.1, record_events=True
+    )
+    a = A.Simulator(net, threads=1, **kw).run(x, labels)
+    b = A.Simulator(net, threads=2, **kw).run(x, labels)
+    for name in A.Result.array_names():
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    # each sample alone (with its id) gives the same numbers as in the batch
+    for s in (0, 3, 9):
+        one = A.Simulator(net, threads=1, **kw).run(x[s : s + 1], labels[s : s + 1], sample_ids=[s])
+        np.testing.assert_array_equal(one.spikes[0], a.spikes[s])
+        np.testing.assert_array_equal(one.events[0], a.events[s])
+    # reversed order, reversed ids: same per-sample results
+    rev = A.Simulator(net, threads=2, **kw).run(
+        x[::-1], labels[::-1], sample_ids=np.arange(10)[::-1]
+    )
+    np.testing.assert_array_equal(rev.spikes[::-1], a.spikes)
+
+
+def test_seed_changes_random_outcomes():
+    net = _random_net()
+    x = (np.random.default_rng(2).random((6, 10, 8)) < 0.4).astype(float)
+    r = [A.Simulator(net, "random", 1, seed=s).run(x).spikes for s in (0, 1)]
+    assert not np.array_equal(r[0], r[1])
+
+
+# --------------------------------------------------------------------------- convolution
+
+
+def naive_conv(x, w, stride, pad, dil, groups):
+    """Direct 2-D convolution (cross-correlation, as PyTorch) with explicit padding."""
+    c_in, h, wd = x.shape
+    c_out, cig, kh, kw = w.shape
+    top, bottom, left, right = pad
+    xp = np.zeros((c_in, h + top + bottom, wd + left + right))
+    xp[:, top : top + h, left : left + wd] = x
+    ho = (h + top + bottom - dil[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (wd + left + right - dil[1] * (kw - 1) - 1) // stride[1] + 1
+    out = np.zeros((c_out, ho, wo))
+    cog = c_out // groups
+    for co in range(c_out):
+        g = co // cog
+        for oy in range(ho):
+            for ox in range(wo):
+                acc = 0.0
+                for cl in range(cig):
+                    for ky in range(kh):
+                        for kx in range(kw):
+                            acc += (
+                                w[co, cl, ky, kx]
+                                * xp[
+                                    g * cig + cl,
+                                    oy * stride[0] + ky * dil[0],
+                                    ox * stride[1] + kx * dil[1],
+                                ]
+                            )
+                out[co, oy, ox] = acc
+    return out
+
+
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 3),
+    st.integers(1, 2),
+    st.integers(3, 7),
+    st.integers(1, 3),
+    st.integers(1, 2),
+    st.integers(0, 2),
+    st.integers(1, 2),
+    st.booleans(),
+    st.booleans(),
+)
+def test_conv_matches_naive_convolution(
+    seed, c_in, groups_or_one, size, k, stride, pad, dil, same, policy_async
+):
+    """A non-spiking conv target integrates exactly the naive convolution of one frame."""
+    rng = np.random.default_rng(seed)
+    groups = groups_or_one if c_in % groups_or_one == 0 else 1
+    c_out = groups * int(rng.integers(1, 3))
+    w = rng.normal(size=(c_out, c_in // groups, k, k)).astype(np.float32).astype(np.float64)
+    x = rng.integers(0, 3, (c_in, size, size)).astype(float)
+    padding = "same" if same else pad
+    if same:
+        stride = 1
+    cv = A.Conv2d(
+        "cv", "input", "o", weight=w, stride=stride, padding=padding, dilation=dil, groups=groups
+    )
+    try:
+        shape = cv.output_shape(x.shape)
+    except A.AsyncsimError:
+        return  # kernel larger than the padded input: rejected with a clear error
+    net = A.Network(x.shape, [A.Population("o", shape, threshold=np.inf)], [cv])
+    policy = "fifo" if policy_async else "layered"
+    res = A.Simulator(net, policy, "inf").run(x[None, None])
+    expect = naive_conv(x, w, cv.stride, cv.padding_lrtb(x.shape[1:]), cv.dilation, groups)
+    got = res.output_potentials[0, 0].reshape(shape)
+    np.testing.assert_allclose(got, expect, rtol=1e-12, atol=1e-12)
+    # synaptic operations = nonzero (input, weight) pairs of the convolution
+    pairs = naive_conv(
+        (x != 0).astype(float),
+        (w != 0).astype(float),
+        cv.stride,
+        cv.padding_lrtb(x.shape[1:]),
+        cv.dilation,
+        groups,
+    )
+    assert res.input_synops.sum() == pairs.sum()
+
+
+def test_pooling_sum_and_avg():
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 4, (2, 6, 6)).astype(float)
+    for mode, scale in (("sum", 1.0), ("avg", 0.25)):
+        pl = A.pool2d("pl", "input", "o", channels=2, kernel=2, mode=mode)
+        net = A.Network((2, 6, 6), [A.Population("o", (2, 3, 3), threshold=np.inf)], [pl])
+        res = A.Simulator(net, "layered").run(x[None, None])
+        expect = x.reshape(2, 3, 2, 3, 2).sum(axis=(2, 4)) * scale
+        np.testing.assert_allclose(res.output_potentials[0, 0].reshape(2, 3, 3), expect)
+
+
+def test_conv_network_channels_last_is_invisible():
+    """Neuron indices in results are logical (C, H, W) even though the engine stores
+    3-D populations channels-last: a single input pixel lights the expected outputs."""
+    w = np.zeros((3, 1, 1, 1))
+    w[:, 0, 0, 0] = [1.0, 2.0, 3.0]
+    net = A.Network(
+        (1, 2, 2), [A.Population("c", (3, 2, 2), threshold=0.5)], [A.Conv2d("cv", "input", "c", w)]
+    )
+    x = np.zeros((1, 1, 1, 2, 2))
+    x[0, 0, 0, 1, 0] = 1.0  # pixel (y=1, x=0)
+    res = A.Simulator(net, "fifo", 1, record_events=True).run(x)
+    ev = res.events[0]
+    # logical index of (c, 1, 0) in a (3, 2, 2) map is c*4 + 2
+    assert sorted(ev["index"].tolist()) == [2, 6, 10]
+    assert res.output_spikes[0, 0].reshape(3, 2, 2)[:, 1, 0].tolist() == [1, 1, 1]
+
+
+# --------------------------------------------------------------------------- neuron dynamics
+
+
+def run_single(pop_kw, inputs, policy="layered"):
+    net = A.Network(1, [A.Population("n", 1, **pop_kw)], [A.Dense("w", "input", "n", [[1.0]])])
+    return A.Simulator(net, policy, 1).run(np.asarray(inputs, float)[None, :, None])
+
+
+@pytest.mark.parametrize("policy", ["layered", "fifo"])
+def test_cuba_lif_matches_snntorch_style_recurrence(policy):
+    """syn_t = alpha syn + x_t; v_t = beta v + syn_t (snnTorch Synaptic, no spikes here)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=25)
+    alpha, beta = 0.7, 0.85
+    res = run_single(dict(threshold=np.inf, alpha=alpha, beta=beta), x, policy)
+    syn = v = 0.0
+    expect = []
+    for xt in x:
+        syn = alpha * syn + xt
+        v = beta * v + syn
+        expect.append(v)
+    np.testing.assert_allclose(res.output_potentials[0, :, 0], expect, rtol=1e-12)
+
+
+def test_syn_bias_is_a_constant_input_current():
+    """snnTorch Linear(bias=True) -> Synaptic: syn_t = alpha syn + x_t + b; v_t = beta v + syn_t."""
+    x = np.random.default_rng(1).normal(size=15)
+    alpha, beta, b = 0.6, 0.8, 0.3
+    res = run_single(dict(threshold=np.inf, alpha=alpha, beta=beta, syn_bias=b), x, "fifo")
+    syn = v = 0.0
+    expect = []
+    for xt in x:
+        syn = alpha * syn + xt + b
+        v = beta * v + syn
+        expect.append(v)
+    np.testing.assert_allclose(res.output_potentials[0, :, 0], expect, rtol=1e-12)
+    with pytest.raises(A.AsyncsimError, match="syn_bias needs alpha"):
+        A.Population("n", 1, syn_bias=0.1)
+
+
+def test_cuba_lif_next_step_form():
+    """syn_immediate=False: arrivals reach v only through syn at the next timestep."""
+    x = np.array([1.0, 0, 0, 2.0, 0])
+    alpha, beta, g = 0.5, 0.9, 0.3
+    res = run_single(
+        dict(threshold=np.inf, alpha=alpha, beta=beta, syn_gain=g, syn_immediate=False), x
+    )
+    syn = v = 0.0
+    expect = []
+    for xt in x:
+        v = beta * v + g * syn
+        syn = alpha * syn + xt
+        expect.append(v)
+    np.testing.assert_allclose(res.output_potentials[0, :, 0], expect, rtol=1e-12)
+
+
+def test_delayed_subtract_reset_matches_snntorch_leaky_recurrence():
+    """snnTorch Leaky default: m_t = beta m_{t-1} + x_t - theta s_{t-1}, s_t = m_t > theta."""
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0, 1.2, 40)
+    beta, theta = 0.8, 1.0
+    res = run_single(dict(threshold=theta, beta=beta, reset="subtract", reset_delay=True), x)
+    m = 0.0
+    s_prev = 0
+    spikes, mems = [], []
+    for xt in x:
+        m = beta * m + xt - theta * s_prev
+        s_prev = int(m > theta)
+        spikes.append(s_prev)
+        mems.append(m)
+    assert res.output_spikes[0, :, 0].tolist() == spikes
+    np.testing.assert_allclose(res.output_potentials[0, :, 0], mems, rtol=1e-12)
+    assert sum(spikes) > 5
+
+
+def test_delayed_zero_reset_matches_recurrence():
+    """snnTorch Leaky reset_mechanism='zero': m_t = beta (1 - s_{t-1}) m_{t-1} + x_t."""
+    x = np.random.default_rng(5).uniform(0, 1.2, 40)
+    res = run_single(dict(threshold=1.0, beta=0.8, reset="zero", reset_delay=True), x)
+    m, s_prev, spikes = 0.0, 0, []
+    for xt in x:
+        m = 0.8 * (1 - s_prev) * m + xt
+        s_prev = int(m > 1.0)
+        spikes.append(s_prev)
+    assert res.output_spikes[0, :, 0].tolist() == spikes
+
+
+def test_multi_spike_counts_and_subtracts():
+    """multi_spike (Sinabs MultiSpike, IAF): n = floor(v / theta) spikes, v -= n theta."""
+    x = np.array([3.5, 0.2, 0.0, 2.0])
+    res = run_single(dict(threshold=1.0, beta=1.0, reset="subtract", multi_spike=True), x)
+    # v: 3.5 -> 3 spikes, 0.5; +0.2 = 0.7; 0.7; 2.7 -> 2 spikes, 0.7
+    assert res.output_spikes[0, :, 0].tolist() == [3, 0, 0, 2]
+    np.testing.assert_allclose(res.output_potentials[0, :, 0], [0.5, 0.7, 0.7, 0.7])
+
+
+def test_multi_spike_synops_count_every_spike():
+    net = A.Network(
+        1,
+        [
+            A.Population("h", 1, threshold=1.0, multi_spike=True, reset="subtract"),
+            A.Population("o", 4, threshold=100.0),
+        ],
+        [A.Dense("a", "input", "h", [[1.0]]), A.Dense("b", "h", "o", np.ones((4, 1)))],
+    )
+    res = A.Simulator(net, "fifo", 1).run(np.full((1, 1, 1), 3.0))
+    assert res.spikes[0, 0].tolist() == [3, 0]
+    assert res.synops[0, 0, 1] == 12  # 3 spikes x fan-out 4
+    np.testing.assert_allclose(res.output_potentials[0, 0], [3.0] * 4)
+
+
+def test_v_init_and_bias():
+    res = run_single(dict(threshold=np.inf, beta=0.5, v_init=2.0, bias=0.25), np.zeros(3))
+    # v: 2 -> 0.5*2 + 0.25 = 1.25 -> 0.875 -> 0.6875
+    np.testing.assert_allclose(res.output_potentials[0, :, 0], [1.25, 0.875, 0.6875])
+
+
+def test_threshold_ge_with_bias_only_drive():
+    """A bias alone drives the neuron (it is updated every timestep)."""
+    res = run_single(
+        dict(threshold=1.0, beta=1.0, bias=0.5, threshold_op=">="), np.zeros(4), policy="fifo"
+    )
+    assert res.output_spikes[0, :, 0].tolist() == [0, 1, 0, 1]
+
+
+def test_delay_delivers_later():
+    net = A.Network(
+        1,
+        [A.Population("h", 1, threshold=0.5), A.Population("o", 1, threshold=0.5)],
+        [A.Dense("a", "input", "h", [[1.0]]), A.Dense("b", "h", "o", [[1.0]], delay=2)],
+    )
+    x = np.zeros((1, 5, 1))
+    x[0, 0, 0] = 1
+    for policy in ("fifo", "layered"):
+        res = A.Simulator(net, policy).run(x)
+        assert res.spikes[0, :, 0].tolist() == [1, 0, 0, 0, 0]
+        assert res.spikes[0, :, 1].tolist() == [0, 0, 1, 0, 0]
+        assert res.synops[0, :, 1].tolist() == [1, 0, 0, 0, 0]  # counted when sent
+
+
+def test_recurrent_uses_previous_timestep():
+    """h -> h with delay 1: a spike at t adds its recurrent current at t + 1 (RLeaky)."""
+    net = A.Network(
+        1,
+        [A.Population("h", 2, threshold=0.5)],
+        [
+            A.Dense("in", "input", "h", [[1.0], [0.0]]),
+            A.Dense("rec", "h", "h", [[0.0, 0.0], [1.0, 0.0]], delay=1),
+        ],
+    )
+    x = np.zeros((1, 3, 1))
+    x[0, 0, 0] = 1
+    res = A.Simulator(net, "layered", record_events=True).run(x)
+    ev = res.events[0]
+    assert list(zip(ev["timestep"].tolist(), ev["index"].tolist(), strict=True)) == [(0, 0), (1, 1)]
+
+
+def test_refractory_dropout_lets_neurons_fire_again():
+    net = A.Network(
+        1,
+        [
+            A.Population("h", 2, threshold=0.5),
+            A.Population("o", 1, threshold=0.5, refractory_dropout=1.0),
+        ],
+        [A.Dense("a", "input", "h", np.ones((2, 1))), A.Dense("b", "h", "o", np.ones((1, 2)))],
+    )
+    res = A.Simulator(net, "fifo", 1).run(np.ones((1, 1, 1)))
+    assert res.output_spikes[0, 0, 0] == 2
+
+
+def test_input_dropout_statistics():
+    net = A.Network(1, [A.Population("o", 1, threshold=0.5)], [A.Dense("a", "input", "o", [[1.0]])])
+    res = A.Simulator(net, "fifo", input_dropout=0.3, seed=9).run(np.ones((2000, 1, 1)))
+    frac = res.output_spikes.mean()
+    assert abs(frac - 0.7) < 4 * np.sqrt(0.21 / 2000)
+
+
+# --------------------------------------------------------------------------- stop rules
+
+
+def test_stop_on_output_keeps_pending_spikes_for_next_timestep():
+    """input -> 3 hidden -> 1 output (each hidden alone fires it); F = 1, stop at the first
+    output spike: the two undelivered hidden spikes carry into timestep 1."""
+    net = A.Network(
+        1,
+        [A.Population("h", 3, threshold=0.5), A.Population("o", 1, threshold=0.5)],
+        [A.Dense("a", "input", "h", np.ones((3, 1))), A.Dense("b", "h", "o", np.ones((1, 3)))],
+    )
+    x = np.zeros((1, 3, 1))
+    x[0, 0, 0] = 1
+    drain = A.Simulator(net, "fifo", 1).run(x)
+    assert drain.forward_steps[0].tolist() == [4, 1, 1]
+    assert drain.output_spikes[0, :, 0].tolist() == [1, 0, 0]
+    # each timestep: one carried hidden spike is delivered, fires the (no longer
+    # refractory) output, and the rule stops the timestep again
+    stop = A.Simulator(net, "fifo", 1, stop="output").run(x)
+    assert stop.forward_steps[0].tolist() == [2, 2, 2]
+    assert stop.peak_queue[0].tolist() == [3, 2, 1]
+    assert stop.synops[0, :, 1].tolist() == [1, 1, 1]
+    assert stop.output_spikes[0, :, 0].tolist() == [1, 1, 1]
+    k1 = A.Simulator(net, "fifo", 1, stop="output:1").run(x)
+    assert k1.forward_steps[0].tolist() == [3, 2, 1]
+    assert k1.output_spikes[0, :, 0].tolist() == [1, 1, 0]
+
+
+def test_stop_after_n_steps():
+    net = chain([1, 1, 1], 1, threshold=0.5)
+    x = np.zeros((1, 3, 1))
+    x[0, 0, 0] = 1
+    res = A.Simulator(net, "fifo", 1, stop="steps:2", record_events=True).run(x)
+    ev = res.events[0]
+    assert list(
+        zip(ev["timestep"].tolist(), ev["step"].tolist(), ev["population"].tolist(), strict=True)
+    ) == [(0, 1, 0), (0, 2, 1), (1, 2, 2)]
+    assert res.forward_steps[0].tolist() == [2, 2, 1]
+
+
+def test_queued_input_competes_for_the_group():
+    """Queued input with F = 1: one input event per forward step."""
+    net = A.Network(
+        3, [A.Population("o", 3, threshold=0.5)], [A.Dense("a", "input", "o", np.eye(3))]
+    )
+    res = A.Simulator(net, "fifo", 1, input_mode="queued", record_events=True).run(
+        np.ones((1, 1, 3))
+    )
+    assert res.events[0]["step"].tolist() == [2, 3, 4]
+    prio = A.Simulator(net, "fifo", 1, record_events=True).run(np.ones((1, 1, 3)))
+    assert prio.events[0]["step"].tolist() == [1, 1, 1]
+
+
+def test_output_in_group_compatibility_switch():
+    """Reference compatibility: output spikes take forward-group slots (1 < F < inf)."""
+    # 2 hidden fire at step 1; each fires its own output; h0 also fires a relay r
+    pops = [
+        A.Population("h", 2, threshold=0.5),
+        A.Population("r", 1, threshold=0.5),
+        A.Population("o", 2, threshold=0.5),
+    ]
+    projs = [
+        A.Dense("a", "input", "h", [[1.0], [1.0]]),
+        A.Sparse("hr", "h", "r", source_index=[0], target_index=[0], weight=[1.0]),
+        A.Sparse("ho", "h", "o", source_index=[0, 1], target_index=[0, 1], weight=[1.0, 1.0]),
+        A.Sparse("ro", "r", "o", source_index=[0], target_index=[1], weight=[1.0]),
+    ]
+    net = A.Network(1, pops, projs, output="o")
+    x = np.ones((1, 1, 1))
+    plain = assert_matches_reference(net, x, policy="fifo", group_size=2)
+    compat = assert_matches_reference(net, x, policy="fifo", group_size=2, output_in_group=True)
+    assert plain.forward_steps[0, 0] == 3
+    assert compat.forward_steps[0, 0] == 4  # the two output spikes need one more group
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+def test_streaming_equals_one_shot():
+    net = _random_net(3)
+    rng = np.random.default_rng(8)
+    x = (rng.random((1, 30, 8)) < 0.4).astype(float)
+    for policy in ("momentum", "random"):
+        sim = A.Simulator(net, policy, 2, seed=4, stop="steps:6")
+        whole = sim.run(x)
+        parts = list(sim.stream([x[0, :7], x[0, 7:20], x[0, 20:]]))
+        spikes = np.concatenate([p["spikes"] for p in parts])
+        np.testing.assert_array_equal(spikes, whole.spikes[0])
+        v = np.concatenate([p["out_v"] for p in parts])
+        np.testing.assert_array_equal(v, whole.output_potentials[0])
+
+
+def test_result_summary_and_dict():
+    net = chain([4, 3], 2, threshold=0.8)
+    res = A.Simulator(net, "momentum", 2).run(np.ones((3, 4, 2)), labels=[0, 1, 2])
+    s = res.summary()
+    assert s["policy"] == "momentum" and s["group_size"] == "2"
+    assert s["spikes_per_sample"] == res.spikes.sum() / 3
+    assert s["spike_density"] == res.spikes.sum() / (7 * 4 * 3)
+    rows = res.per_population()
+    assert [r["population"] for r in rows] == ["l0", "l1"]
+    assert sum(r["spikes_per_sample"] for r in rows) == pytest.approx(s["spikes_per_sample"])
+    d = res.to_dict(arrays=True)
+    assert np.array_equal(np.array(d["spikes"]), res.spikes)
+    # all three outputs tie at every step: no decision, so accuracy 0
+    assert res.predictions.tolist() == [-1, -1, -1]
+    assert res.accuracy == 0.0
+
+
+def test_non_spiking_readout_decisions():
+    w = np.array([[1.0], [2.0], [-1.0]])
+    net = A.Network(
+        1,
+        [A.Population("o", 3, threshold=np.inf, beta=0.5)],
+        [A.Dense("a", "input", "o", w)],
+        readout="sum",
+    )
+    res = A.Simulator(net, "fifo").run(np.ones((2, 3, 1)), labels=[1, 0])
+    assert res.predictions.tolist() == [1, 1]
+    assert res.accuracy == 0.5
+    assert res.stable_correct[0, 0] == 0 and res.stable_correct[1, 0] == -1
+
+
+@pytest.mark.parametrize("policy", ["fifo", "momentum"])
+@pytest.mark.parametrize("refractory", [True, False])
+def test_buffers_grow_mid_timestep(policy, refractory):
+    """Queue, touched list and event log start small (64 entries) and must grow in the
+    middle of a timestep (300 neurons, F = 1, hundreds of pending spikes; without
+    refractoriness neurons re-fire): the engine still matches the reference exactly,
+    with and without event recording (per-sample and batched kernels)."""
+    rng = np.random.default_rng(21)
+    pops = [
+        A.Population("h", 150, threshold=0.5, refractory=refractory, reset="subtract"),
+        A.Population("h2", 150, threshold=0.5, refractory=refractory, reset="subtract"),
+        A.Population("o", 4, threshold=0.5),
+    ]
+    projs = [
+        A.Dense("a", "input", "h", rng.uniform(0.5, 3.0, (150, 3))),
+        A.Sparse(
+            "b",
+            "h",
+            "h2",
+            source_index=np.arange(150),
+            target_index=np.arange(150),
+            weight=rng.uniform(0.2, 0.8, 150),
+        ),
+        A.Dense("c", "h2", "o", rng.uniform(-0.2, 0.5, (4, 150))),
+    ]
+    net = A.Network(3, pops, projs)
+    x = np.ones((2, 3, 3))
+    with_events = assert_matches_reference(net, x, policy=policy, group_size=1)
+    assert with_events.peak_queue.max() > 128
+    batched = A.Simulator(net, policy, 1, threads=1).run(x)
+    for name in A.Result.array_names():
+        np.testing.assert_array_equal(
+            getattr(batched, name), getattr(with_events, name), err_msg=name
+        )
+
+
+@pytest.mark.parametrize("policy", ["fifo", "layered"])
+def test_mixed_dense_and_sparse_from_one_source(policy):
+    """One source reaching the same neurons through a sparse and a dense projection: the
+    documented summation order (contiguous segments first, then indexed ones) is followed
+    by both engines, so potentials agree to the last bit."""
+    rng = np.random.default_rng(2)
+    pops = [A.Population("h", 6, threshold=0.7), A.Population("o", 5, threshold=np.inf)]
+    projs = [A.Dense("a", "input", "h", rng.uniform(0, 1, (6, 3))),
+             A.Sparse("s", "h", "o", source_index=rng.integers(0, 6, 20),
+                      target_index=rng.integers(0, 5, 20), weight=rng.normal(size=20)),
+             A.Dense("d", "h", "o", rng.normal(size=(5, 6)))]
+    net = A.Network(3, pops, projs)
+    x = rng.integers(0, 2, (2, 6, 3)).astype(float)
+    res = assert_matches_reference(net, x, policy=policy, group_size=2)
+    assert res.synops.sum() > 0
