@@ -514,10 +514,18 @@ def test_mixed_dense_and_sparse_from_one_source(policy):
     by both engines, so potentials agree to the last bit."""
     rng = np.random.default_rng(2)
     pops = [A.Population("h", 6, threshold=0.7), A.Population("o", 5, threshold=np.inf)]
-    projs = [A.Dense("a", "input", "h", rng.uniform(0, 1, (6, 3))),
-             A.Sparse("s", "h", "o", source_index=rng.integers(0, 6, 20),
-                      target_index=rng.integers(0, 5, 20), weight=rng.normal(size=20)),
-             A.Dense("d", "h", "o", rng.normal(size=(5, 6)))]
+    projs = [
+        A.Dense("a", "input", "h", rng.uniform(0, 1, (6, 3))),
+        A.Sparse(
+            "s",
+            "h",
+            "o",
+            source_index=rng.integers(0, 6, 20),
+            target_index=rng.integers(0, 5, 20),
+            weight=rng.normal(size=20),
+        ),
+        A.Dense("d", "h", "o", rng.normal(size=(5, 6))),
+    ]
     net = A.Network(3, pops, projs)
     x = rng.integers(0, 2, (2, 6, 3)).astype(float)
     res = assert_matches_reference(net, x, policy=policy, group_size=2)

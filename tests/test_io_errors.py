@@ -177,21 +177,13 @@ def test_delay_not_whole_timesteps():
         load_graph(graph(nodes, edges), dt=DT)
 
 
-def test_bias_into_synaptic_current_is_refused():
+def test_bias_through_delay_is_refused():
     nodes = base_nodes()
-    nodes["lif"] = nir.CubaLIF(
-        tau_syn=np.full(2, 0.005),
-        tau_mem=np.full(2, 0.01),
-        r=np.ones(2),
-        v_leak=np.zeros(2),
-        v_threshold=np.ones(2),
-        w_in=np.ones(2),
-    )
     nodes["fc"].bias = np.array([0.1, 0.0])
-    with pytest.raises(
-        A.AsyncsimError, match=r"a bias .* flows into a neuron with a synaptic current"
-    ):
-        load_graph(graph(nodes, BASE_EDGES), dt=DT)
+    nodes["d"] = nir.Delay(delay=np.full(2, 2 * DT))
+    edges = [("input", "fc"), ("fc", "d"), ("d", "lif"), ("lif", "output")]
+    with pytest.raises(A.AsyncsimError, match=r"node 'd' \(Delay\): a constant \(bias\) input"):
+        load_graph(graph(nodes, edges), dt=DT)
 
 
 def test_algebraic_loop():
@@ -374,16 +366,37 @@ def test_fuzz_loader_raises_only_asyncsim_errors(g, dt, profile):
     A.Simulator(net, policy="layered").run(frames)
 
 
-@settings(max_examples=40, deadline=None)
-@given(data=st.binary(min_size=0, max_size=64), cut=st.floats(0.05, 0.95))
-def test_fuzz_damaged_files(tmp_path_factory, data, cut):
-    src = (FIX / "lif_norse.nir").read_bytes()
-    path = tmp_path_factory.mktemp("dmg") / "x.nir"
+@settings(max_examples=int(os.environ.get("FUZZ_FILES_N", "60")), deadline=None)
+@given(
+    data=st.binary(min_size=0, max_size=64),
+    cut=st.floats(0.0, 1.0),
+    kind=st.sampled_from(["nir", "h5", "npz", "h5in"]),
+)
+def test_fuzz_damaged_files(tmp_path_factory, data, cut, kind):
+    """Overwrite a few bytes (or truncate) model and input files: load or AsyncsimError."""
+    d = tmp_path_factory.mktemp("dmg")
+    if kind == "nir":
+        src = (FIX / "lif_norse.nir").read_bytes()
+    elif kind == "h5":
+        net = A.Network(2, [A.Population("p", 2)], [A.Dense("d", "input", "p", np.eye(2))])
+        src = A.save(net, d / "src.h5").read_bytes()
+    elif kind == "npz":
+        np.savez(d / "src.npz", inputs=np.ones((2, 3, 4)), labels=[0, 1])
+        src = (d / "src.npz").read_bytes()
+    else:
+        with h5py.File(d / "src.h5", "w") as f:
+            f["inputs"] = np.ones((2, 3, 4))
+        src = (d / "src.h5").read_bytes()
     k = int(len(src) * cut)
-    path.write_bytes(src[:k] + data + src[k + len(data) :])
+    damaged = src[:k] if not data else src[:k] + data + src[k + len(data) :]
+    path = d / ("x.nir" if kind == "nir" else "x.npz" if kind == "npz" else "x.h5")
+    path.write_bytes(damaged)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            A.load(path, profile="norse")
+            if kind in ("nir", "h5"):
+                A.load(path, **({"profile": "norse"} if kind == "nir" else {}))
+            else:
+                A.load_inputs(path)
     except A.AsyncsimError:
         pass

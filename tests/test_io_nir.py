@@ -354,14 +354,16 @@ def test_li_readout_potential_matches_euler():
 
 
 def test_cubalif_generic_euler():
+    """NIR Euler CubaLIF, with an Affine bias that enters the synaptic current."""
     rng = np.random.default_rng(6)
     w = rng.normal(1.0, 0.5, (3, 2))
+    b = np.array([0.3, -0.2, 0.1])
     ts, tm = np.array([0.002, 0.004, 0.008]), np.array([0.005, 0.01, 0.02])
     w_in, r = np.array([1.0, 2.0, 0.5]), np.array([1.0, 1.5, 2.0])
     g = graph(
         {
             "input": inp(2),
-            "fc": nir.Linear(weight=w),
+            "fc": nir.Affine(weight=w, bias=b),
             "c": nir.CubaLIF(
                 tau_syn=ts,
                 tau_mem=tm,
@@ -381,7 +383,7 @@ def test_cubalif_generic_euler():
     v = np.zeros(3)
     ref = []
     for xt in x[0]:  # NIR Euler reading (notes/trainers.md section 4)
-        i = i + DT / ts * (w_in * (w @ xt) - i)
+        i = i + DT / ts * (w_in * (w @ xt + b) - i)
         v = v + DT / tm * (0.0 - v + r * i)
         s = v > 0.2
         v = np.where(s, 0.0, v)
@@ -637,7 +639,16 @@ def _same_network(a: A.Network, b: A.Network) -> None:
             "metadata",
         ):
             assert getattr(p, f) == getattr(q, f), (p.name, f)
-        for f in ("threshold", "beta", "v_reset", "bias", "v_init", "alpha", "syn_gain"):
+        for f in (
+            "threshold",
+            "beta",
+            "v_reset",
+            "bias",
+            "v_init",
+            "alpha",
+            "syn_gain",
+            "syn_bias",
+        ):
             np.testing.assert_array_equal(getattr(p, f), getattr(q, f), err_msg=f"{p.name}.{f}")
     assert len(a.projections) == len(b.projections)
     for p, q in zip(a.projections, b.projections, strict=True):

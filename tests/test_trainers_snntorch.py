@@ -168,11 +168,11 @@ def test_synaptic(tmp_path, reset, delay):
     alpha2 = torch.tensor(rng.uniform(0.3, 0.9, 6), dtype=torch.float32)
     beta2, thr2 = _params((6,), rng)
     net = torch.nn.Sequential(
-        torch.nn.Linear(12, 16, bias=False),
+        torch.nn.Linear(12, 16),
         snn.Synaptic(
             alpha=alpha, beta=beta, threshold=thr, reset_mechanism=reset, reset_delay=delay
         ),
-        torch.nn.Linear(16, 6, bias=False),
+        torch.nn.Linear(16, 6),
         snn.Synaptic(
             alpha=alpha2, beta=beta2, threshold=thr2, reset_mechanism=reset, reset_delay=delay
         ),
@@ -260,6 +260,42 @@ def test_recurrent_rleaky(tmp_path, reset, delay):
     assert len(rec) == 1 and rec[0].delay == 1
     n = assert_same_spikes(res, out, _per_layer(net, layers, _spiking_names(anet)))
     assert 0 < n < out.size
+
+
+def test_recurrent_rsynaptic(tmp_path):
+    """RSynaptic: the recurrent Linear (with bias) feeds the synaptic current, previous
+    timestep's spikes; the biases of both Linear layers go into the current (syn_bias)."""
+    rng = np.random.default_rng(8)
+    torch.manual_seed(8)
+    alpha = torch.tensor(rng.uniform(0.3, 0.9, 10), dtype=torch.float32)
+    beta, thr = _params((10,), rng)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(6, 10),
+        snn.RSynaptic(alpha=alpha, beta=beta, threshold=thr, linear_features=10),
+    ).double()
+    with torch.no_grad():
+        net[1].recurrent.bias.fill_(0.05)
+    x = (rng.random((S, T, 6)) < 0.3).astype(np.float64)
+    out = _run_rsynaptic(net, torch.tensor(x))
+    path = _export(net.float(), torch.zeros(1, 6), tmp_path / "rsyn.nir")
+    anet, res = layered(path, x, profile="snntorch")
+    assert anet.populations[0].alpha is not None and np.any(anet.populations[0].syn_bias != 0)
+    n = assert_same_spikes(res, out)
+    assert 0 < n < out.size
+
+
+def _run_rsynaptic(net, x):
+    lin, rs = net[0], net[1]
+    spk = torch.zeros(x.shape[0], 10, dtype=torch.float64)
+    syn = torch.zeros_like(spk)
+    mem = torch.zeros_like(spk)
+    outs = []
+    with torch.no_grad():
+        for t in range(x.shape[1]):
+            spk, syn, mem = rs(lin(x[:, t]), spk, syn, mem)
+            spk = spk.double()
+            outs.append(spk.numpy().copy())
+    return np.stack(outs, axis=1).astype(np.int64)
 
 
 def test_recurrent_rleaky_zero_delay_is_refused(tmp_path):

@@ -61,10 +61,10 @@ def _run(net, x):
             True,
         ),
         (lambda: neuron.IFNode(v_threshold=0.7), 2.0, True),
-        # a bias into a synaptic current is not expressible yet (see test_io_errors)
         (lambda: neuron.CUBALIFNode(c_decay=0.6, v_decay=0.8, v_threshold=0.7), 1.0, False),
+        (lambda: neuron.CUBALIFNode(c_decay=0.6, v_decay=0.8, v_threshold=0.7), 1.0, True),
     ],
-    ids=["LIF", "LIF-nodecay-vreset", "IF", "CUBALIF"],
+    ids=["LIF", "LIF-nodecay-vreset", "IF", "CUBALIF", "CUBALIF-bias"],
 )
 def test_feedforward(tmp_path, make, scale, bias):
     rng = np.random.default_rng(20)

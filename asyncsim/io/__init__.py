@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import AsyncsimError
 from ..network import Network
-from ._util import check_target, is_hdf5, write_atomic
+from ._util import H5_ERRORS, check_target, is_hdf5, write_atomic
 from .native import FORMAT as NATIVE_FORMAT
 from .native import load_h5, save_h5
 from .nir_export import to_nir
@@ -49,7 +49,7 @@ def _read_nir(p: Path) -> Any:
                         "load it with format 'h5'"
                     )
                 raise AsyncsimError(f"{p}: HDF5 file without a NIR graph (no 'node' group)")
-    except OSError as exc:
+    except H5_ERRORS as exc:
         raise AsyncsimError(f"{p}: unreadable HDF5 file (truncated?): {exc}") from None
     first: Exception | None = None
     for type_check in (True, False):
@@ -139,7 +139,7 @@ def _format(p: Path, format: str | None, *, reading: bool) -> str:
                 with h5py.File(p, "r") as f:
                     if "node" in f and "version" in f:
                         return "nir"  # a NIR graph saved with an .h5 suffix
-            except OSError:
+            except H5_ERRORS:
                 pass
         return "h5"
     if reading and is_hdf5(p):
@@ -148,7 +148,7 @@ def _format(p: Path, format: str | None, *, reading: bool) -> str:
         try:
             with h5py.File(p, "r") as f:
                 return "nir" if "node" in f else "h5"
-        except OSError:
+        except H5_ERRORS:
             pass
     raise AsyncsimError(
         f"{p}: cannot tell the format from the suffix {suffix!r}; use .nir or .h5 "

@@ -10,6 +10,8 @@ from pathlib import Path
 from ..errors import AsyncsimError
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+# what h5py raises on damaged files (it is not always OSError)
+H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError)
 
 
 def check_target(path: str | os.PathLike[str], overwrite: bool) -> Path:

@@ -9,7 +9,7 @@ Layout (format version 1)::
                                    refractory, refractory_dropout, syn_immediate,
                                    multi_spike, has_synapse, metadata (JSON)
                             datasets: threshold, beta, v_reset, bias, v_init
-                                      [, alpha, syn_gain]     (float64, population shape)
+                                      [, alpha, syn_gain, syn_bias]  (float64, pop. shape)
     /projections/NNNN       attrs: type (Dense | Sparse | OneToOne | Conv2d), name, source,
                                    target, delay [, stride, dilation, groups, padding]
                             datasets: weight [, source_index, target_index]
@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import AsyncsimError
 from ..network import Conv2d, Dense, Network, OneToOne, Population, Projection, Sparse
-from ._util import check_target, write_atomic
+from ._util import H5_ERRORS, check_target, write_atomic
 
 FORMAT = "asyncsim-network"
 FORMAT_VERSION = 1
@@ -86,6 +86,7 @@ def save_h5(network: Network, path: str | Path, *, overwrite: bool = False) -> P
                 if pop.alpha is not None:
                     g.create_dataset("alpha", data=np.asarray(pop.alpha, dtype=np.float64))
                     g.create_dataset("syn_gain", data=np.asarray(pop.syn_gain, dtype=np.float64))
+                    g.create_dataset("syn_bias", data=np.asarray(pop.syn_bias, dtype=np.float64))
             gr = f.create_group("projections")
             for i, pr in enumerate(network.projections):
                 g = gr.create_group(f"{i:04d}")
@@ -122,7 +123,7 @@ def load_h5(path: str | Path) -> Network:
     p = Path(path)
     try:
         f = h5py.File(p, "r")
-    except OSError as exc:
+    except H5_ERRORS as exc:
         raise AsyncsimError(
             f"{p}: not a readable HDF5 file (truncated, or another format): {exc}"
         ) from None
@@ -148,6 +149,7 @@ def load_h5(path: str | Path) -> Network:
                 if bool(g.attrs["has_synapse"]):
                     kw["alpha"] = g["alpha"][()]
                     kw["syn_gain"] = g["syn_gain"][()]
+                    kw["syn_bias"] = g["syn_bias"][()]
                 for k in _POP_FLAGS:
                     kw[k] = bool(g.attrs[k])
                 pops.append(
@@ -213,7 +215,7 @@ def load_h5(path: str | Path) -> Network:
             )
     except AsyncsimError:
         raise
-    except (KeyError, ValueError, TypeError, OSError) as exc:
+    except H5_ERRORS as exc:
         raise AsyncsimError(
             f"{p}: damaged asyncsim network file ({type(exc).__name__}: {exc})"
         ) from None

@@ -71,6 +71,7 @@ def _neuron_node(nir: Any, pop: Population, dt: float) -> Any:
         alpha = np.asarray(pop.alpha, dtype=np.float64)
         exact["alpha"] = alpha
         exact["syn_gain"] = np.asarray(pop.syn_gain, dtype=np.float64)
+        exact["syn_bias"] = np.asarray(getattr(pop, "syn_bias", 0.0), dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             tau_syn = np.where(alpha < 1.0, dt / (1.0 - alpha), np.inf)
             w_in = np.where(alpha < 1.0, tau_syn / dt, 1.0)

@@ -23,6 +23,7 @@ How a graph is read (``docs/models.md`` has the long version):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -1215,16 +1216,7 @@ class _Importer:
                 if g.kinds[p] == "op":
                     const = const + self._const_out(p, memo)
             if const.any():
-                pop = pops[tgt]
-                if pop.alpha is not None:
-                    raise AsyncsimError(
-                        f"{_what(tgt, g.nodes[tgt])}: a bias ({_summary(const)}) flows into a "
-                        "neuron with a synaptic current; the trainer adds it to the current "
-                        "(syn = alpha*syn + x + b), which the asyncsim engine cannot express yet "
-                        "(a per-neuron synaptic bias is requested in notes/requests.md). Remove "
-                        "the bias or use a LIF layer"
-                    )
-                pop.bias = pop.bias + (gains[tgt] * const).reshape(pop.shape)
+                pops[tgt] = _with_constant_input(pops[tgt], gains[tgt] * const)
             for path in self._paths_into(tgt):
                 projections.append(self._projection(path, tgt, gains[tgt], pops, used))
         # output and readout
@@ -1312,7 +1304,7 @@ class _Importer:
             for k in ("threshold", "beta", "v_reset", "bias", "v_init"):
                 if k in a:
                     kw[k] = np.asarray(a[k], dtype=np.float64).reshape(pop.shape)
-            for k in ("alpha", "syn_gain"):
+            for k in ("alpha", "syn_gain", "syn_bias"):
                 if k in a:
                     kw[k] = np.asarray(a[k], dtype=np.float64).reshape(pop.shape)
             for k in ("reset", "threshold_op"):
@@ -1578,7 +1570,8 @@ class _Importer:
         for p in self.preds[name]:
             if g.kinds[p] == "op":
                 const = const + self._const_out(p, memo)
-        pop.bias = pop.bias + const.reshape(pop.shape)
+        pop = _with_constant_input(pop, const)
+        pops_tmp[name] = pop
         for path in self._paths_into(name):
             projs.append(self._projection(path, name, np.ones(n), pops_tmp, used))
         return None, (pop, projs)
@@ -1632,6 +1625,24 @@ def _plain(v: Any) -> Any:
     if isinstance(v, dict):
         return {str(k): _plain(x) for k, x in v.items()}
     return v
+
+
+def _with_constant_input(pop: Population, current: np.ndarray) -> Population:
+    """Add a constant input current (layer biases, already multiplied by the input gain).
+
+    It enters like any arriving current: straight into ``v`` (``bias``) for a plain LIF,
+    into the synaptic state (``syn_bias``; snnTorch Synaptic, Norse LIFCell, SpikingJelly
+    CUBALIF all add the layer bias to the current) when the neuron has one.
+    """
+    cur = np.asarray(current, dtype=np.float64).reshape(pop.shape)  # type: ignore[arg-type]
+    if pop.alpha is not None:
+        if not hasattr(pop, "syn_bias"):  # pragma: no cover - engines before syn_bias
+            raise AsyncsimError(
+                f"population {pop.name!r}: a bias flows into a neuron with a synaptic current; "
+                "this asyncsim engine has no syn_bias (upgrade asyncsim)"
+            )
+        return dataclasses.replace(pop, syn_bias=np.asarray(pop.syn_bias) + cur)
+    return dataclasses.replace(pop, bias=np.asarray(pop.bias) + cur)
 
 
 def _f32(a: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AsyncsimError
-from ._util import is_hdf5
+from ._util import H5_ERRORS, is_hdf5
 
 FRAME_KEYS = ("inputs", "frames", "x", "data", "spikes")
 LABEL_KEYS = ("labels", "y", "targets", "label")
@@ -244,7 +244,7 @@ def _nir_data(path: Path, opts: dict[str, Any], input_shape: Any) -> tuple[np.nd
 
     try:
         data = nir.read_data(str(path))
-    except (OSError, KeyError, ValueError) as exc:
+    except H5_ERRORS as exc:
         raise AsyncsimError(f"{path}: unreadable NIR data file: {exc}") from None
     nodes = data.nodes
     key = opts.get("node")
@@ -346,33 +346,39 @@ def load_inputs(
     where = str(p)
     if suffix == ".npy":
         try:
-            a = np.load(p, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
+            with open(p, "rb") as fh:  # our own handle: numpy leaks its own on errors
+                a = np.load(fh, allow_pickle=False)
+        except Exception as exc:  # numpy raises many types on damaged files
             raise AsyncsimError(f"{p}: not a readable .npy array ({exc})") from None
+        if not isinstance(a, np.ndarray):
+            raise AsyncsimError(f"{p}: not a .npy array (an .npz archive?)")
         if _is_events(a):
             return _from_events(a, None, opts, input_shape, where)
         return _frames(a, input_shape, where), None
     if suffix == ".npz":
+        labels = None
+        events = None
         try:
-            z = np.load(p, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise AsyncsimError(f"{p}: not a readable .npz archive ({exc})") from None
-        try:
-            with z:
+            with open(p, "rb") as fh, np.load(fh, allow_pickle=False) as z:
                 keys = list(z.keys())
                 lk = _pick(keys, LABEL_KEYS, labels_key, where, "labels array")
                 labels = z[lk] if lk is not None else None
                 if key is None and "events" in keys:
-                    return _from_events(z["events"], labels, opts, input_shape, where)
-                fk = _pick(keys, FRAME_KEYS, key, where, "frames array")
-                if fk is None:
-                    raise AsyncsimError(
-                        f"{p}: no frames array; expected one of {', '.join(FRAME_KEYS)} (or "
-                        f"'events'), found {', '.join(keys) or 'nothing'}; pass key=..."
-                    )
-                a = z[fk]
-        except (ValueError, OSError, EOFError) as exc:  # e.g. pickled object arrays
-            raise AsyncsimError(f"{p}: could not read the archive ({exc})") from None
+                    events = z["events"]
+                else:
+                    fk = _pick(keys, FRAME_KEYS, key, where, "frames array")
+                    if fk is None:
+                        raise AsyncsimError(
+                            f"{p}: no frames array; expected one of {', '.join(FRAME_KEYS)} "
+                            f"(or 'events'), found {', '.join(keys) or 'nothing'}; pass key=..."
+                        )
+                    a = z[fk]
+        except AsyncsimError:
+            raise
+        except Exception as exc:  # zip/npy readers raise many types on damage
+            raise AsyncsimError(f"{p}: not a readable .npz archive ({exc})") from None
+        if events is not None:
+            return _from_events(events, labels, opts, input_shape, where)
         if _is_events(a):
             return _from_events(a, labels, opts, input_shape, where)
         fr = _frames(a, input_shape, where)
@@ -398,7 +404,7 @@ def load_inputs(
                         )
                     a = f[fk][()]
                     labels = f[lk][()] if lk is not None else None
-        except OSError as exc:
+        except H5_ERRORS as exc:
             raise AsyncsimError(f"{p}: unreadable HDF5 file ({exc})") from None
         if nir_data:
             return _nir_data(p, opts, input_shape)
