@@ -710,3 +710,68 @@ def test_save_refuses_to_overwrite(tmp_path):
         A.save(net, tmp_path / "a.txt")
     A.save(net, tmp_path / "a.txt", format="nir")
     assert type(A.load(tmp_path / "a.txt", format="nir")) is A.Network
+
+
+def test_cubali_readout_and_spyx_rockpool_dt():
+    """CubaLI is a non-spiking CubaLIF; spyx / rockpool solve dt from their r conventions."""
+    g = graph(
+        {
+            "input": inp(2),
+            "fc": nir.Linear(weight=np.eye(2)),
+            "c": nir.CubaLI(
+                tau_syn=np.full(2, 0.002),
+                tau_mem=np.full(2, 0.004),
+                r=np.ones(2),
+                v_leak=np.zeros(2),
+                w_in=np.ones(2),
+            ),
+            "output": out(2),
+        },
+        [("input", "fc"), ("fc", "c"), ("c", "output")],
+    )
+    net = quiet_load(g, dt=DT, profile="generic")
+    c = net.population("c")
+    assert not c.spiking and net.readout == "sum"
+    np.testing.assert_allclose(c.alpha, 0.5)
+    np.testing.assert_allclose(c.beta, 0.75)
+    x = np.zeros((1, 3, 2))
+    x[0, 0, 0] = 1.0
+    res = A.Simulator(net, policy="layered").run(x)
+    # I: 0.5, 0.25, 0.125 ; v: v + 0.25*(I - v): 0.125, 0.15625, 0.1484375
+    np.testing.assert_allclose(res.output_potentials[0, :, 0], [0.125, 0.15625, 0.1484375])
+
+    tau = np.array([0.01, 0.02])
+    spyx = graph(
+        {"input": inp(2), "fc": nir.Linear(weight=np.eye(2)), "l": lif(2, r=0.0), "output": out(2)},
+        [("input", "fc"), ("fc", "l"), ("l", "output")],
+    )
+    spyx.nodes["l"].tau = tau
+    spyx.nodes["l"].r = 1 - 1e-3 / tau  # Spyx writes r = beta = 1 - dt/tau
+    with pytest.warns(UserWarning) as rec:
+        n2 = A.io.from_nir(spyx, profile="spyx")
+    assert n2.metadata["dt"] == pytest.approx(1e-3)
+    assert any("not verified" in str(w.message) for w in rec)
+    rock = copy_graph_with_r(spyx, tau * np.exp(-1e-4 / tau) / 1e-4)
+    with pytest.warns(UserWarning):
+        n3 = A.io.from_nir(rock, profile="rockpool")
+    assert n3.metadata["dt"] == pytest.approx(1e-4)
+    np.testing.assert_allclose(n3.populations[0].beta, np.exp(-1e-4 / tau))
+
+
+def copy_graph_with_r(g, r):
+    import copy
+
+    g2 = copy.deepcopy(g)
+    g2.nodes["l"].r = r
+    return g2
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIX.glob("*.nir")))
+def test_fixture_networks_round_trip_through_h5(tmp_path, name):
+    profile = {
+        "lif_norse.nir": "norse",
+        "lif_rockpool.nir": "rockpool",
+        "cnn_sinabs.nir": "sinabs",
+    }.get(name, "snntorch")
+    net = quiet_load(FIX / name, profile=profile)
+    _same_network(net, A.load(A.save(net, tmp_path / "f.h5")))
