@@ -1,0 +1,297 @@
+"""Cost grows linearly with work; memory stays flat in sequence length; threads scale.
+
+Three experiments (issue #5), each printing a markdown table and writing JSON:
+
+1. size: random sparse networks input(1000) -> A(N/2) -> B(N/2) -> out(10), fan-out k from
+   every input and A neuron, N from 1k to 1M neurons and k from 10 to 1000 (up to 1e8 synapses):
+   time per synaptic event, fifo F=1 and layered.
+2. length: the 784-500-500-10 reference network streamed for 10 .. 100k timesteps
+   (inputs generated chunk by chunk): time per synaptic event and peak RSS of a fresh
+   process per length.
+3. threads: samples/s with 1 and 2 threads on the reference workload, results identical.
+
+    python benchmarks/bench_scaling.py [--quick] [--only size|length|threads]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import asyncsim as A
+from asyncsim.bench import bench_inputs, bench_network
+
+HERE = Path(__file__).resolve().parent
+
+
+def sparse_network(n: int, fanout: int, seed: int = 0) -> A.Network:
+    """input(1000) -> A(n/2) -> B(n/2), every source with ``fanout`` random targets."""
+    rng = np.random.default_rng(seed)
+    half = n // 2
+    n_in = 1000
+
+    def proj(name: str, src: str, n_src: int, tgt: str, scale: float) -> A.Sparse:
+        s_idx = np.repeat(np.arange(n_src), fanout)
+        t_idx = rng.integers(0, half, s_idx.size)
+        w = rng.uniform(0.0, scale, s_idx.size).astype(np.float32)
+        return A.Sparse(name, src, tgt, source_index=s_idx, target_index=t_idx, weight=w)
+
+    # weights uniform(0, s): mean drive per neuron and timestep = events received * s / 2,
+    # aimed at ~0.12 (steady-state potential ~1.2 with beta 0.9), i.e. ~10% activity
+    pops = [
+        A.Population("A", half, threshold=1.0, beta=0.9),
+        A.Population("B", half, threshold=1.0, beta=0.9),
+        A.Population("out", 10, threshold=1.0, beta=0.9),
+    ]
+    projs = [
+        proj("in_A", "input", n_in, "A", 0.24 * half / (50 * fanout)),  # 50 active inputs
+        proj("A_B", "A", half, "B", 0.24 / (0.1 * fanout)),  # ~10% of A active
+        # a 10-class readout, one synapse per B neuron (the output is recorded per timestep,
+        # so it must stay small, as real readouts are)
+        A.Sparse(
+            "B_out",
+            "B",
+            "out",
+            source_index=np.arange(half),
+            target_index=np.arange(half) % 10,
+            weight=np.full(half, 0.05),
+        ),
+    ]
+    return A.Network(n_in, pops, projs, name=f"sparse-{n}-k{fanout}")
+
+
+def time_run(sim: A.Simulator, x: np.ndarray, repeats: int) -> tuple[float, A.Result]:
+    sim.run(x[:1])
+    times, res = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        res = sim.run(x)
+        times.append(time.perf_counter() - t0)
+    assert res is not None
+    return statistics.median(times), res
+
+
+def exp_size(quick: bool) -> list[dict]:
+    rows = []
+    sizes = [1_000, 10_000, 100_000] if quick else [1_000, 10_000, 100_000, 1_000_000]
+    for n in sizes:
+        for k in (10, 100, 1000):
+            if n * k > 1e8 or (quick and n * k > 1e7):
+                continue
+            t0 = time.perf_counter()
+            net = A.compile_network(sparse_network(n, k))
+            build = time.perf_counter() - t0
+            rng = np.random.default_rng(1)
+            samples = max(2, min(100, 1_000_000 // n))  # similar work for every size
+            x = (rng.random((samples, 20, 1000)) < 0.05).astype(np.uint8)
+            for policy in ("layered", "fifo"):
+                sim = A.Simulator(net, policy, 1, threads=1, reactivity=False)
+                med, res = time_run(sim, x, 3)
+                events = int(res.synops.sum() + res.input_synops.sum())
+                rows.append(
+                    dict(
+                        neurons=n,
+                        fanout=k,
+                        synapses=net.n_synapses,
+                        policy=policy,
+                        compile_s=build,
+                        seconds=med,
+                        synaptic_events=events,
+                        neuron_timesteps=n * x.shape[0] * x.shape[1],
+                        spikes=int(res.spikes.sum()),
+                        ns_per_event=1e9 * med / max(events, 1),
+                        activity=res.spike_density(),
+                    )
+                )
+                print(
+                    f"N={n:>8d} k={k:>4d} {policy:8s} {rows[-1]['ns_per_event']:6.2f} ns/event"
+                    f"  activity {rows[-1]['activity']:.3f}",
+                    flush=True,
+                )
+    return rows
+
+
+_LENGTH_CHILD = """
+import resource, sys, time
+import numpy as np
+import asyncsim as A
+from asyncsim.bench import bench_network
+T, chunk = {T}, 1000
+sim = A.Simulator(bench_network(), "{policy}", 1, threads=1, reactivity=False)
+rng = np.random.default_rng(0)
+def chunks():
+    left = T
+    while left > 0:
+        n = min(chunk, left)
+        left -= n
+        yield (rng.random((n, 784)) < 0.1).astype(np.uint8)
+list(sim.stream([np.zeros((1, 784), np.uint8)]))  # load the compiled engine
+t0 = time.perf_counter()
+events = 0
+for rec in sim.stream(chunks()):
+    events += int(rec["synops"].sum() + rec["input_synops"].sum())
+dt = time.perf_counter() - t0
+print(dt, events, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def linear_fit(rows: list[dict], policy: str) -> dict:
+    """Least-squares fit seconds = a * synaptic_events + b * neuron_timesteps + d * spikes
+    + c: the kinds of work the engine does (deliveries; the per-timestep leak of every
+    neuron; per-spike queue and evaluation work) and a fixed cost per ``run`` call
+    (validation, seeding, result assembly)."""
+    sel = [r for r in rows if r["policy"] == policy]
+    m = np.array([[r["synaptic_events"], r["neuron_timesteps"], 1.0, r["spikes"]] for r in sel])
+    y = np.array([r["seconds"] for r in sel])
+    coef, *_ = np.linalg.lstsq(m, y, rcond=None)
+    pred = m @ coef
+    r2 = 1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2)
+    worst = float(np.max(np.abs(pred - y) / y))
+    return dict(
+        policy=policy,
+        ns_per_event=1e9 * coef[0],
+        ns_per_neuron_timestep=1e9 * coef[1],
+        ms_per_run=1e3 * coef[2],
+        ns_per_spike=1e9 * coef[3],
+        r2=float(r2),
+        worst_relative_error=worst,
+    )
+
+
+def exp_length(quick: bool) -> list[dict]:
+    rows = []
+    lengths = [10, 100, 1_000, 10_000] if quick else [10, 100, 1_000, 10_000, 100_000]
+    for policy in ("layered", "fifo"):
+        for t in lengths:
+            code = _LENGTH_CHILD.format(T=t, policy=policy)
+            out = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout.split()
+            dt, events, rss_kb = float(out[0]), int(out[1]), int(out[2])
+            rows.append(
+                dict(
+                    policy=policy,
+                    timesteps=t,
+                    seconds=dt,
+                    synaptic_events=events,
+                    ns_per_event=1e9 * dt / max(events, 1),
+                    peak_rss_mb=rss_kb / 1024,
+                )
+            )
+            print(
+                f"T={t:>7d} {policy:8s} {rows[-1]['ns_per_event']:6.2f} ns/event "
+                f"peak RSS {rows[-1]['peak_rss_mb']:.0f} MB",
+                flush=True,
+            )
+    return rows
+
+
+def exp_threads(quick: bool) -> list[dict]:
+    net = A.compile_network(bench_network())
+    x = bench_inputs(40 if quick else 120, 100, 784)
+    rows = []
+    results = {}
+    for policy, f in (("layered", 1), ("fifo", 1), ("momentum", 8)):
+        for threads in (1, 2):
+            sim = A.Simulator(net, policy, f, threads=threads)
+            med, res = time_run(sim, x, 3)
+            results[(policy, threads)] = res
+            rows.append(dict(policy=policy, F=f, threads=threads, samples_per_s=x.shape[0] / med))
+        same = all(
+            np.array_equal(getattr(results[(policy, 1)], a), getattr(results[(policy, 2)], a))
+            for a in A.Result.array_names()
+            if getattr(results[(policy, 1)], a) is not None
+        )
+        speedup = rows[-1]["samples_per_s"] / rows[-2]["samples_per_s"]
+        rows[-1]["speedup"] = speedup
+        rows[-1]["identical_to_serial"] = same
+        print(
+            f"{policy:8s} F={f}: 1 thread {rows[-2]['samples_per_s']:.0f}/s, 2 threads "
+            f"{rows[-1]['samples_per_s']:.0f}/s, speed-up {speedup:.2f}, identical {same}",
+            flush=True,
+        )
+    return rows
+
+
+def write(name: str, rows: list[dict], table: list[str]) -> None:
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    meta = {
+        "date": time.strftime("%Y-%m-%d"),
+        "cores": os.cpu_count(),
+        "maxrss_self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    (out / f"scaling_{name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    (out / f"scaling_{name}.md").write_text("\n".join(table) + "\n")
+    print("\n".join(table))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", choices=["size", "length", "threads"])
+    args = ap.parse_args(argv)
+    if args.only in (None, "size"):
+        rows = exp_size(args.quick)
+        table = [
+            "| neurons | fan-out | synapses | policy | ns / synaptic event | activity |",
+            "|---:|---:|---:|---|---:|---:|",
+        ]
+        table += [
+            f"| {r['neurons']:,} | {r['fanout']} | {r['synapses']:,} | {r['policy']} | "
+            f"{r['ns_per_event']:.2f} | {r['activity']:.3f} |"
+            for r in rows
+        ]
+        fits = [linear_fit(rows, p) for p in ("layered", "fifo")]
+        table += [
+            "",
+            "Fit: seconds = a x synaptic events + b x (neurons x timesteps) + d x spikes + c",
+            "",
+            "| policy | a (ns / event) | b (ns / neuron-timestep) | d (ns / spike) | "
+            "c (ms / run) | R^2 | worst error |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        table += [
+            f"| {f['policy']} | {f['ns_per_event']:.2f} | {f['ns_per_neuron_timestep']:.2f}"
+            f" | {f['ns_per_spike']:.1f} | {f['ms_per_run']:.2f} | {f['r2']:.4f} | "
+            f"{100 * f['worst_relative_error']:.0f}% |"
+            for f in fits
+        ]
+        write("size", rows + [{"fit": f} for f in fits], table)
+    if args.only in (None, "length"):
+        rows = exp_length(args.quick)
+        table = [
+            "| policy | timesteps | ns / synaptic event | peak RSS (MB) |",
+            "|---|---:|---:|---:|",
+        ]
+        table += [
+            f"| {r['policy']} | {r['timesteps']:,} | {r['ns_per_event']:.2f} | "
+            f"{r['peak_rss_mb']:.0f} |"
+            for r in rows
+        ]
+        write("length", rows, table)
+    if args.only in (None, "threads"):
+        rows = exp_threads(args.quick)
+        table = [
+            "| policy | F | threads | samples/s | speed-up | identical |",
+            "|---|---|---:|---:|---:|---|",
+        ]
+        table += [
+            f"| {r['policy']} | {r['F']} | {r['threads']} | {r['samples_per_s']:.0f} | "
+            f"{r.get('speedup', 1.0):.2f} | {r.get('identical_to_serial', '')} |"
+            for r in rows
+        ]
+        write("threads", rows, table)
+
+
+if __name__ == "__main__":
+    main()

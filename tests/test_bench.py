@@ -1,0 +1,59 @@
+"""The throughput benchmark's function API (numbers are checked for consistency, never
+for speed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import asyncsim as A
+from asyncsim import bench as B
+
+
+def test_benchmark_rows_are_consistent_with_a_direct_run():
+    rows = B.benchmark(
+        sizes=(40, 20, 5), timesteps=6, samples=3, group_sizes=(1, "inf"), repeats=2, threads=1
+    )
+    assert [(r["policy"], r["group_size"]) for r in rows] == [
+        ("layered", "-"),
+        ("fifo", "1"),
+        ("fifo", "inf"),
+        ("momentum", "1"),
+        ("momentum", "inf"),
+        ("random", "1"),
+        ("random", "inf"),
+    ]
+    net = B.bench_network((40, 20, 5))
+    frames = B.bench_inputs(3, 6, 40, seed=1)
+    for r in rows:
+        f = 1 if r["group_size"] == "-" else r["group_size"]
+        res = A.Simulator(net, policy=r["policy"], group_size=f).run(frames)
+        assert r["spikes_per_sample"] == res.spikes_per_sample()
+        assert r["synops_per_sample"] == (res.synops.sum() + res.input_synops.sum()) / 3
+        assert r["samples_per_s"] == pytest.approx(3 / r["median_s"])
+        assert r["min_s"] <= r["median_s"] <= r["max_s"]
+        assert r["synops_per_s"] == pytest.approx(r["synops_per_sample"] * 3 / r["median_s"])
+    text = B.format_bench(rows)
+    assert "samples/s" in text and "momentum" in text and "compile" in text
+
+
+def test_bench_network_is_the_reference_workload():
+    """Default sizes: weights N(0, 0.10^2) then N(0, 0.11^2) drawn in order from
+    default_rng(0); inputs Bernoulli(0.1) from default_rng(1) (benchmarks/bench_engine.py)."""
+    net = B.bench_network()
+    assert [p.size for p in net.populations] == [500, 500, 10] and net.n_inputs == 784
+    rng = np.random.default_rng(0)
+    for pr, (shape, std) in zip(
+        net.projections, [((500, 784), 0.10), ((500, 500), 0.11), ((10, 500), 0.11)], strict=True
+    ):
+        np.testing.assert_allclose(pr.weight, rng.normal(0.0, std, shape), rtol=1e-6)
+    x = B.bench_inputs(4, 50, 784, rate=0.1)
+    ref = (np.random.default_rng(1).random((4, 50, 784)) < 0.1).astype(np.uint8)
+    np.testing.assert_array_equal(x, ref)
+
+
+def test_benchmark_validates_its_arguments():
+    with pytest.raises(A.AsyncsimError, match=r"samples, timesteps and repeats >= 1"):
+        B.benchmark(samples=0)
+    with pytest.raises(A.AsyncsimError, match=r"unknown policy"):
+        B.benchmark(sizes=(4, 2), timesteps=1, samples=1, policies=("lifo",), repeats=1)
