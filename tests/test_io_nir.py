@@ -567,6 +567,7 @@ def test_digits_model_metadata_for_inspect():
     ):
         assert key in m
     assert m["profile_source"] == "file metadata" and m["file_metadata"]["source"] == "snntorch"
+    assert m["overridden"] == []  # the metadata's reset settings equal the profile's
 
 
 # --------------------------------------------------------------------------- round trips

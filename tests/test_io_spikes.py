@@ -45,6 +45,14 @@ def test_input_shape_reshapes_and_adds_sample_axis(tmp_path):
         A.load_inputs(x, input_shape=5)
 
 
+def test_n_timesteps_cuts_frames():
+    x = np.arange(2 * 5 * 3).reshape(2, 5, 3)
+    fr, _ = A.load_inputs(x, n_timesteps=2)
+    np.testing.assert_array_equal(fr, x[:, :2])
+    with pytest.raises(A.AsyncsimError, match="the data has only 5 timesteps"):
+        A.load_inputs(x, n_timesteps=9)
+
+
 def test_h5_frames(tmp_path):
     x = np.ones((2, 3, 4))
     with h5py.File(tmp_path / "d.h5", "w") as f:

@@ -267,11 +267,12 @@ def get_profile(name: str | Profile | None, overrides: dict[str, Any] | None = N
                 raise AsyncsimError(
                     f"option {k}={v!r} is not allowed; use one of {', '.join(_CHOICES[k])}"
                 )
-            changes[k] = v
         elif k in _BOOL_FIELDS:
-            changes[k] = _as_bool(k, v)
+            v = _as_bool(k, v)
         else:  # pragma: no cover - filtered by the caller
             raise AsyncsimError(f"unknown profile option {k!r}")
+        if getattr(prof, k) != v:  # only real changes count as overrides
+            changes[k] = v
     if changes:
         prof = dataclasses.replace(
             prof, **changes, overridden=tuple(sorted({*prof.overridden, *changes}))

@@ -312,7 +312,8 @@ def load_inputs(
         input_shape: the network's input shape; frames are reshaped to it and checked.
         time_window: frame length for event data (unit of ``t``; seconds for NIR
             EventData).
-        n_timesteps: frames per sample for event data (default: cover every event).
+        n_timesteps: frames per sample: event data is binned into this many frames
+            (default: cover every event); frame data is cut to its first ``n_timesteps``.
         sensor_size: ``(W, H, P)`` for tonic-style events (default from ``input_shape``
             ``(P, H, W)`` or the events' extent).
         start_time: time at which frame 0 starts (default: each sample's first event).
@@ -324,6 +325,43 @@ def load_inputs(
         ``(frames, labels)``: frames ``(samples, timesteps, *input_shape)``, labels
         ``(samples,)`` int64 or ``None``.
     """
+    frames, labels = _load_inputs(
+        path,
+        input_shape=input_shape,
+        time_window=time_window,
+        n_timesteps=n_timesteps,
+        sensor_size=sensor_size,
+        start_time=start_time,
+        key=key,
+        labels_key=labels_key,
+        node=node,
+        observable=observable,
+    )
+    if n_timesteps is not None:
+        n = int(n_timesteps)
+        if n < 1:
+            raise AsyncsimError(f"n_timesteps = {n_timesteps!r} must be >= 1")
+        if frames.shape[1] < n:
+            raise AsyncsimError(
+                f"n_timesteps = {n}, but the data has only {frames.shape[1]} timesteps per sample"
+            )
+        frames = frames[:, :n]
+    return frames, labels
+
+
+def _load_inputs(
+    path: Any,
+    *,
+    input_shape: Any,
+    time_window: float | None,
+    n_timesteps: int | None,
+    sensor_size: Any,
+    start_time: float | None,
+    key: str | None,
+    labels_key: str | None,
+    node: str | None,
+    observable: str | None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     opts = dict(
         time_window=time_window,
         n_timesteps=n_timesteps,
