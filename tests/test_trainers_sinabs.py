@@ -79,7 +79,9 @@ def test_iaf_multispike(tmp_path):
     assert out.max() > 1, "the test should exercise several spikes per step"
 
 
-def test_lif_norm_input(tmp_path):
+@pytest.mark.parametrize("norm_input", [True, False])
+def test_lif_norm_input(tmp_path, norm_input):
+    """Sinabs LIF; norm_input is not exported, so False must be given at load time."""
     rng = np.random.default_rng(11)
     torch.manual_seed(11)
     net = torch.nn.Sequential(
@@ -88,22 +90,26 @@ def test_lif_norm_input(tmp_path):
             batch_size=S,
             tau_mem=torch.tensor(rng.uniform(2, 20, 10), dtype=torch.float32),
             spike_threshold=torch.tensor(rng.uniform(0.1, 0.5, 10), dtype=torch.float32),
+            norm_input=norm_input,
         ),
         torch.nn.Linear(10, 4),
         sl.LIFSqueeze(
             batch_size=S,
             tau_mem=torch.tensor(rng.uniform(2, 20, 4), dtype=torch.float32),
             spike_threshold=torch.tensor(rng.uniform(0.1, 0.5, 4), dtype=torch.float32),
+            norm_input=norm_input,
         ),
     ).double()
     with torch.no_grad():
         net[0].weight.mul_(3)
         net[2].weight.mul_(3)
-    x = rng.uniform(0, 2, (S, T, 8))
+    x = rng.uniform(0, 2, (S, T, 8)) * (1.0 if norm_input else 0.2)
     out, layers = _run(net, x)
     path = _export(net.float(), torch.zeros(S * T, 8), tmp_path / "lif.nir")
-    anet, res = layered(path, x, profile="sinabs")
+    anet, res = layered(path, x, profile="sinabs", norm_input=norm_input)
     _check(anet, res, out, layers)
+    _, wrong = layered(path, x, profile="sinabs", norm_input=not norm_input)
+    assert (wrong.output_spikes != out).any()  # the setting matters and is not in the file
 
 
 def test_cnn_sumpool(tmp_path):
