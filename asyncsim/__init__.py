@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .compile import CompiledNetwork, compile_network
 from .errors import AsyncsimError
+from .io import load, load_inputs, save
 from .network import (
     INPUT,
     Conv2d,
@@ -51,5 +52,8 @@ __all__ = [
     "beta_from_tau",
     "compile_network",
     "conv1d",
+    "load",
+    "load_inputs",
     "pool2d",
+    "save",
 ]

@@ -1,0 +1,208 @@
+"""Loading and saving: NIR graphs, asyncsim's HDF5 network format, spike data.
+
+>>> net = asyncsim.load("models/digits/model.nir")                 # doctest: +SKIP
+>>> net = asyncsim.load("model.nir", profile="snntorch", reset="zero")  # doctest: +SKIP
+>>> frames, labels = asyncsim.load_inputs("models/digits/test.npz")  # doctest: +SKIP
+>>> asyncsim.save(net, "net.h5")                                    # doctest: +SKIP
+
+Trainer profiles (how NIR's continuous-time parameters become per-timestep ones) are in
+:mod:`asyncsim.io.profiles`; ``docs/models.md`` explains each trainer's conventions.
+Only ``nir`` and ``h5py`` are needed (no torch).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ..errors import AsyncsimError
+from ..network import Network
+from ._util import H5_ERRORS, check_target, is_hdf5, write_atomic
+from .native import FORMAT as NATIVE_FORMAT
+from .native import load_h5, save_h5
+from .nir_export import to_nir
+from .nir_import import LOAD_OPTIONS, from_nir
+from .profiles import PROFILES, Profile, get_profile
+from .spikes import events_to_frames, load_inputs
+
+FORMATS = ("nir", "h5")
+
+
+def _read_nir(p: Path) -> Any:
+    """``nir.read`` with type checking, falling back to ``type_check=False`` (older files,
+    batch dimensions) and turning every failure into an :class:`AsyncsimError`."""
+    import h5py
+    import nir
+
+    if not is_hdf5(p):
+        raise AsyncsimError(
+            f"{p}: not an HDF5 file (truncated, empty, or another format); NIR files are HDF5"
+        )
+    try:
+        with h5py.File(p, "r") as f:
+            if "node" not in f:
+                if f.attrs.get("format") in (NATIVE_FORMAT, NATIVE_FORMAT.encode()):
+                    raise AsyncsimError(
+                        f"{p}: this is an asyncsim network file; give it a .h5 suffix or "
+                        "load it with format 'h5'"
+                    )
+                raise AsyncsimError(f"{p}: HDF5 file without a NIR graph (no 'node' group)")
+    except H5_ERRORS as exc:
+        raise AsyncsimError(f"{p}: unreadable HDF5 file (truncated?): {exc}") from None
+    first: Exception | None = None
+    for type_check in (True, False):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return nir.read(str(p), type_check=type_check)
+        except AsyncsimError:
+            raise
+        except Exception as exc:  # nir raises assertion, key, value and type errors
+            if first is None:
+                first = exc
+    raise AsyncsimError(
+        f"{p}: the nir package cannot read this file ({type(first).__name__}: {first}); "
+        "the file is damaged or was written by an incompatible NIR version"
+    ) from None
+
+
+def load(
+    path: str | os.PathLike[str],
+    *,
+    dt: float | None = None,
+    profile: str | Profile | None = None,
+    format: str | None = None,
+    **opts: Any,
+) -> Network:
+    """Load a network from a ``.nir`` file or an asyncsim ``.h5`` / ``.hdf5`` file.
+
+    Args:
+        path: the file.
+        dt: seconds per timestep (NIR only); default from the profile, the file's metadata,
+            or inferred from the parameters (announced with a warning).
+        profile: trainer profile for NIR files: ``snntorch``, ``norse``, ``spikingjelly``,
+            ``sinabs``, ``rockpool``, ``spyx`` or ``generic`` (default: recorded in the
+            file, else ``generic`` with a warning).
+        format: ``"nir"`` or ``"h5"``; default from the suffix (then from the content).
+        **opts: NIR only: profile overrides and ``output`` / ``readout`` (see
+            :func:`asyncsim.io.from_nir`).
+
+    Returns:
+        the :class:`~asyncsim.Network`; ``network.metadata`` records the profile, dt and
+        every choice made (``asyncsim inspect`` shows it).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise AsyncsimError(f"{p}: no such file")
+    if p.is_dir():
+        raise AsyncsimError(f"{p}: is a directory, not a model file")
+    fmt = _format(p, format, reading=True)
+    if fmt == "h5":
+        if dt is not None or profile is not None or opts:
+            given = [k for k, v in (("dt", dt), ("profile", profile)) if v is not None]
+            raise AsyncsimError(
+                f"{p}: {', '.join(given + sorted(opts))} apply to NIR files; an asyncsim "
+                "network file already stores per-timestep parameters"
+            )
+        return load_h5(p)
+    graph = _read_nir(p)
+    net = from_nir(graph, dt=dt, profile=profile, **opts)
+    if net.metadata.get("format") != "nir":
+        return net  # an asyncsim-written file: its own metadata, restored exactly
+    net.metadata.setdefault("source_file", str(p))
+    try:
+        import nir
+
+        net.metadata.setdefault("nir_version", nir.read_version(str(p)))
+    except Exception:
+        pass
+    return net
+
+
+def _format(p: Path, format: str | None, *, reading: bool) -> str:
+    if format is not None:
+        f = str(format).lower().lstrip(".")
+        f = {"hdf5": "h5"}.get(f, f)
+        if f not in FORMATS:
+            raise AsyncsimError(f"format {format!r} is unknown; use 'nir' or 'h5'")
+        return f
+    suffix = p.suffix.lower()
+    if suffix == ".nir":
+        return "nir"
+    if suffix in (".h5", ".hdf5"):
+        if reading and is_hdf5(p):
+            import h5py
+
+            try:
+                with h5py.File(p, "r") as f:
+                    if "node" in f and "version" in f:
+                        return "nir"  # a NIR graph saved with an .h5 suffix
+            except H5_ERRORS:
+                pass
+        return "h5"
+    if reading and is_hdf5(p):
+        import h5py
+
+        try:
+            with h5py.File(p, "r") as f:
+                return "nir" if "node" in f else "h5"
+        except H5_ERRORS:
+            pass
+    raise AsyncsimError(
+        f"{p}: cannot tell the format from the suffix {suffix!r}; use .nir or .h5 "
+        "(or pass format='nir' / 'h5')"
+    )
+
+
+def save(
+    network: Network,
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    overwrite: bool = False,
+    dt: float | None = None,
+) -> Path:
+    """Write ``network`` as NIR (``.nir``) or asyncsim HDF5 (``.h5``), atomically.
+
+    NIR files carry the exact asyncsim parameters in node metadata, so loading them back
+    gives the same simulation; ``dt`` (NIR only) sets the time constants written for other
+    tools (default: the network's recorded dt, else 1e-4 s). Refuses to replace an
+    existing file unless ``overwrite=True``. Returns the path written.
+    """
+    if not isinstance(network, Network):
+        raise AsyncsimError(f"save needs an asyncsim Network, got {type(network).__name__}")
+    p = Path(path)
+    fmt = _format(p, format, reading=False)
+    if fmt == "h5":
+        if dt is not None:
+            raise AsyncsimError("dt applies to NIR output only")
+        return save_h5(network, p, overwrite=overwrite)
+    import nir
+
+    p = check_target(p, overwrite)
+    graph = to_nir(network, dt=dt)
+
+    def write(tmp: str) -> None:
+        nir.write(tmp, graph)
+
+    try:
+        write_atomic(p, write)
+    except (TypeError, ValueError) as exc:
+        raise AsyncsimError(f"{p}: nir.write failed ({exc})") from None
+    return p
+
+
+__all__ = [
+    "LOAD_OPTIONS",
+    "PROFILES",
+    "Profile",
+    "events_to_frames",
+    "from_nir",
+    "get_profile",
+    "load",
+    "load_inputs",
+    "save",
+    "to_nir",
+]

@@ -1,0 +1,221 @@
+"""asyncsim's own HDF5 network format (``.h5`` / ``.hdf5``).
+
+Layout (format version 1)::
+
+    /                       attrs: format = "asyncsim-network", format_version = 1,
+                                   asyncsim_version, name, output, readout,
+                                   input_shape (int array), metadata (JSON)
+    /populations/NNNN       attrs: name, shape, reset, threshold_op, reset_delay,
+                                   refractory, refractory_dropout, syn_immediate,
+                                   multi_spike, has_synapse, metadata (JSON)
+                            datasets: threshold, beta, v_reset, bias, v_init
+                                      [, alpha, syn_gain, syn_bias]  (float64, pop. shape)
+    /projections/NNNN       attrs: type (Dense | Sparse | OneToOne | Conv2d), name, source,
+                                   target, delay [, stride, dilation, groups, padding]
+                            datasets: weight [, source_index, target_index]
+
+Everything a :class:`~asyncsim.Network` holds is stored, so a round trip is exact. Writes
+are atomic (temporary file + ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import AsyncsimError
+from ..network import Conv2d, Dense, Network, OneToOne, Population, Projection, Sparse
+from ._util import H5_ERRORS, check_target, write_atomic
+
+FORMAT = "asyncsim-network"
+FORMAT_VERSION = 1
+_POP_ARRAYS = ("threshold", "beta", "v_reset", "bias", "v_init")
+_POP_FLAGS = ("reset_delay", "refractory", "syn_immediate", "multi_spike")
+
+
+def _json(obj: Any) -> str:
+    def default(v: Any) -> Any:
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+        if isinstance(v, np.generic):
+            return v.item()
+        if isinstance(v, (set, tuple)):
+            return list(v)
+        return str(v)
+
+    return json.dumps(obj, default=default)
+
+
+def save_h5(network: Network, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``network`` to an asyncsim HDF5 file (atomically). Returns the path."""
+    import h5py
+
+    from .. import __version__
+
+    if not isinstance(network, Network):
+        raise AsyncsimError(f"save needs an asyncsim Network, got {type(network).__name__}")
+    p = check_target(path, overwrite)
+
+    def write(tmp: str) -> None:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = FORMAT
+            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["asyncsim_version"] = __version__
+            f.attrs["name"] = network.name
+            f.attrs["output"] = str(network.output)
+            f.attrs["readout"] = str(network.readout)
+            f.attrs["input_shape"] = np.asarray(network.input_shape, dtype=np.int64)
+            f.attrs["metadata"] = _json(network.metadata)
+            gp = f.create_group("populations")
+            for i, pop in enumerate(network.populations):
+                g = gp.create_group(f"{i:04d}")
+                g.attrs["name"] = pop.name
+                g.attrs["shape"] = np.asarray(pop.shape, dtype=np.int64)
+                g.attrs["reset"] = pop.reset
+                g.attrs["threshold_op"] = pop.threshold_op
+                g.attrs["refractory_dropout"] = float(pop.refractory_dropout)
+                for k in _POP_FLAGS:
+                    g.attrs[k] = bool(getattr(pop, k))
+                g.attrs["has_synapse"] = pop.alpha is not None
+                g.attrs["metadata"] = _json(pop.metadata)
+                for k in _POP_ARRAYS:
+                    g.create_dataset(k, data=np.asarray(getattr(pop, k), dtype=np.float64))
+                if pop.alpha is not None:
+                    g.create_dataset("alpha", data=np.asarray(pop.alpha, dtype=np.float64))
+                    g.create_dataset("syn_gain", data=np.asarray(pop.syn_gain, dtype=np.float64))
+                    g.create_dataset("syn_bias", data=np.asarray(pop.syn_bias, dtype=np.float64))
+            gr = f.create_group("projections")
+            for i, pr in enumerate(network.projections):
+                g = gr.create_group(f"{i:04d}")
+                g.attrs["type"] = type(pr).__name__
+                g.attrs["name"] = pr.name
+                g.attrs["source"] = pr.source
+                g.attrs["target"] = pr.target
+                g.attrs["delay"] = int(pr.delay)  # type: ignore[attr-defined]
+                g.create_dataset("weight", data=np.asarray(pr.weight, dtype=np.float64))  # type: ignore[attr-defined]
+                if isinstance(pr, Sparse):
+                    g.create_dataset("source_index", data=pr.source_index)
+                    g.create_dataset("target_index", data=pr.target_index)
+                elif isinstance(pr, Conv2d):
+                    g.attrs["stride"] = np.asarray(pr.stride, dtype=np.int64)
+                    g.attrs["dilation"] = np.asarray(pr.dilation, dtype=np.int64)
+                    g.attrs["groups"] = int(pr.groups)
+                    if isinstance(pr.padding, str):
+                        g.attrs["padding"] = pr.padding
+                    else:
+                        g.attrs["padding"] = np.asarray(pr.padding, dtype=np.int64)
+
+    write_atomic(p, write)
+    return p
+
+
+def _s(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def load_h5(path: str | Path) -> Network:
+    """Read an asyncsim HDF5 network written by :func:`save_h5`."""
+    import h5py
+
+    p = Path(path)
+    try:
+        f = h5py.File(p, "r")
+    except H5_ERRORS as exc:
+        raise AsyncsimError(
+            f"{p}: not a readable HDF5 file (truncated, or another format): {exc}"
+        ) from None
+    try:
+        with f:
+            fmt = _s(f.attrs.get("format", ""))
+            if fmt != FORMAT:
+                raise AsyncsimError(
+                    f"{p}: HDF5 file without the asyncsim network marker (attribute "
+                    f"format={FORMAT!r}); for a NIR graph use a .nir file, for spike data "
+                    "asyncsim.load_inputs"
+                )
+            ver = int(f.attrs.get("format_version", -1))
+            if ver != FORMAT_VERSION:
+                raise AsyncsimError(
+                    f"{p}: asyncsim network format version {ver} is not supported by this "
+                    f"asyncsim (reads version {FORMAT_VERSION}); upgrade asyncsim"
+                )
+            pops = []
+            for key in sorted(f["populations"]):
+                g = f["populations"][key]
+                kw: dict[str, Any] = {k: g[k][()] for k in _POP_ARRAYS}
+                if bool(g.attrs["has_synapse"]):
+                    kw["alpha"] = g["alpha"][()]
+                    kw["syn_gain"] = g["syn_gain"][()]
+                    kw["syn_bias"] = g["syn_bias"][()]
+                for k in _POP_FLAGS:
+                    kw[k] = bool(g.attrs[k])
+                pops.append(
+                    Population(
+                        _s(g.attrs["name"]),
+                        tuple(int(s) for s in g.attrs["shape"]),
+                        reset=_s(g.attrs["reset"]),
+                        threshold_op=_s(g.attrs["threshold_op"]),
+                        refractory_dropout=float(g.attrs["refractory_dropout"]),
+                        metadata=json.loads(_s(g.attrs["metadata"])),
+                        **kw,
+                    )
+                )
+            projs: list[Projection] = []
+            for key in sorted(f["projections"]):
+                g = f["projections"][key]
+                t = _s(g.attrs["type"])
+                common = dict(
+                    name=_s(g.attrs["name"]),
+                    source=_s(g.attrs["source"]),
+                    target=_s(g.attrs["target"]),
+                    delay=int(g.attrs["delay"]),
+                )
+                w = g["weight"][()]
+                if t == "Dense":
+                    projs.append(Dense(**common, weight=w))
+                elif t == "Sparse":
+                    projs.append(
+                        Sparse(
+                            **common,
+                            source_index=g["source_index"][()],
+                            target_index=g["target_index"][()],
+                            weight=w,
+                        )
+                    )
+                elif t == "OneToOne":
+                    projs.append(OneToOne(**common, weight=w))
+                elif t == "Conv2d":
+                    pad = g.attrs["padding"]
+                    padding = (
+                        _s(pad) if isinstance(pad, (str, bytes)) else tuple(int(x) for x in pad)
+                    )
+                    projs.append(
+                        Conv2d(
+                            **common,
+                            weight=w,
+                            stride=tuple(int(x) for x in g.attrs["stride"]),
+                            padding=padding,
+                            dilation=tuple(int(x) for x in g.attrs["dilation"]),
+                            groups=int(g.attrs["groups"]),
+                        )
+                    )
+                else:
+                    raise AsyncsimError(f"{p}: projection {key} has unknown type {t!r}")
+            return Network(
+                tuple(int(s) for s in f.attrs["input_shape"]),
+                pops,
+                projs,
+                output=_s(f.attrs["output"]),
+                readout=_s(f.attrs["readout"]),
+                name=_s(f.attrs["name"]),
+                metadata=json.loads(_s(f.attrs["metadata"])),
+            )
+    except AsyncsimError:
+        raise
+    except H5_ERRORS as exc:
+        raise AsyncsimError(
+            f"{p}: damaged asyncsim network file ({type(exc).__name__}: {exc})"
+        ) from None
