@@ -9,9 +9,15 @@ PYTHON ?= python3
 test: install-test
 	$(PYTHON) -m pytest
 
+# sinabs, norse and spikingjelly declare torchvision/torchaudio (which would pull a CUDA
+# torch) but the cross-checks do not use them: they are installed without dependencies,
+# followed by the few modules they do import.
 install-test:
 	$(PYTHON) -m pip install --quiet torch==2.13.0
 	$(PYTHON) -m pip install --quiet -c ci-constraints.txt -e ".[test,trainers]"
+	$(PYTHON) -m pip install --quiet -c ci-constraints.txt --no-deps \
+		sinabs==3.1.3 norse==1.1.0 spikingjelly==2.0.0
+	$(PYTHON) -m pip install --quiet -c ci-constraints.txt pbr loguru tqdm
 
 demo:
 	$(PYTHON) -m pip install --quiet -e .
