@@ -75,7 +75,8 @@ C_NEED_Q = 28  # capacities requested by _advance at a safe point
 C_NEED_T = 29
 C_NEED_EV = 30
 C_QHEAD = 31  # fifo: first pending entry
-N_CTR = 32
+C_NEED_B = 32  # capacity of the delivery list requested at a safe point
+N_CTR = 34
 
 
 class Params(NamedTuple):
@@ -317,8 +318,8 @@ class Scratch(NamedTuple):
     ts_pop: np.ndarray
     ts_kind: np.ndarray  # 0: neurons ts_start..+len; 1: neurons seg_idx[ts_start..+len]
     k: np.ndarray  # i8[3] counters
-    bsrc: np.ndarray  # i8[n_in + N] sources to deliver in order (fused delivery)
-    bval: np.ndarray  # f8[n_in + N] their counts / values
+    bsrc: np.ndarray  # i8[cap >= n_in + N] sources to deliver in order (fused delivery)
+    bval: np.ndarray  # f8[cap] their counts / values
 
 
 K_TOUCH = 0  # touched runs in this step
@@ -364,6 +365,28 @@ def _grow_touch(sc, need):
         sc.k,
         sc.bsrc,
         sc.bval,
+    )
+
+
+@njit(cache=True, nogil=True)
+def _grow_blist(sc, need):
+    """Scratch whose delivery list has room for ``need`` sources (capacity doubles)."""
+    return Scratch(
+        sc.newspk,
+        sc.ncount,
+        sc.vspk,
+        sc.keys,
+        sc.order,
+        sc.refl,
+        sc.nref_pop,
+        sc.pop_recv,
+        sc.ts_start,
+        sc.ts_len,
+        sc.ts_pop,
+        sc.ts_kind,
+        sc.k,
+        _grown(sc.bsrc, need),
+        _grown(sc.bval, need),
     )
 
 
@@ -894,6 +917,8 @@ def run_chunk(net, prm, frames, label, st, q, ev, rec):
             sc = _grow_touch(sc, ctr[C_NEED_T])
         if ctr[C_NEED_EV] > ev.shape[0]:
             ev = _grow_ev(ev, ctr[C_NEED_EV])
+        if ctr[C_NEED_B] > sc.bsrc.shape[0]:
+            sc = _grow_blist(sc, ctr[C_NEED_B])
     return q, ev
 
 
@@ -945,6 +970,7 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
             if need_q > q.key.shape[0] or need_ev > ev.shape[0]:
                 ctr[C_NEED_Q] = need_q
                 ctr[C_NEED_T] = 0
+                ctr[C_NEED_B] = 0
                 ctr[C_NEED_EV] = need_ev
                 status = NEED_ROOM
                 break
@@ -1004,8 +1030,10 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
             if step > 0:
                 # ---- safe point before forward step step + 1
                 need_t = 0
+                need_b = 0
                 if not layered:
-                    need_t = min(prm.group_size, qn) * net.max_src_segs
+                    need_b = min(prm.group_size, qn)
+                    need_t = need_b * net.max_src_segs
                 if head > 0 and head + qn + n > q.key.shape[0]:
                     _compact(q, head, qn)
                     head = 0
@@ -1013,11 +1041,13 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                 need_ev = nev + n if record else 0
                 if (
                     need_t > sc.ts_start.shape[0]
+                    or need_b > sc.bsrc.shape[0]
                     or need_q > q.key.shape[0]
                     or need_ev > ev.shape[0]
                 ):
                     ctr[C_NEED_Q] = need_q
                     ctr[C_NEED_T] = need_t
+                    ctr[C_NEED_B] = need_b
                     ctr[C_NEED_EV] = need_ev
                     ctr[C_RSTEP] = step
                     ctr[C_RFIRST] = first_out_step
@@ -1039,12 +1069,12 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
             else:
                 if step > 1:
                     ng = min(prm.group_size, qn)
-                    for _ in range(ng):
+                    if ng == 1:
                         s, val, head = _pop(q, head, qn, policy, st.rng)
                         qn -= 1
                         row = in_row if s < n_in else syn_row
                         p = net.src_dense_pop[s]
-                        if ng == 1 and p >= 0:
+                        if p >= 0:
                             # the step's only delivery, into one population: add and
                             # evaluate in one pass (nothing else can touch a neuron now)
                             synops_ts += _deliver_one_and_fire(
@@ -1054,6 +1084,18 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                             synops_ts += _deliver(
                                 net, st, sc, s, val, t, stepid, row, True, prm.reactivity
                             )
+                    else:
+                        # take the group in delivery order (the list has room: checked
+                        # at the safe point), then deliver it; dense rows into the same
+                        # population are fused, with the same summation order
+                        for i in range(ng):
+                            s, val, head = _pop(q, head, qn, policy, st.rng)
+                            qn -= 1
+                            sc.bsrc[i] = s
+                            sc.bval[i] = val
+                        synops_ts += _deliver_list(
+                            net, st, sc, ng, t, stepid, in_row, syn_row, True, prm.reactivity
+                        )
                 _evaluate(net, st, sc, t, stepid, upd_row)
 
             # ---- emit this step's spikes in order of global logical id

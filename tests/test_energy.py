@@ -3,7 +3,7 @@
 References are independent of the code under test: hand-computed counts on tiny
 networks, NeuroBench's definitions re-implemented from recorded spikes (binarised input
 x binarised weight per timestep), a brute-force loop over convolution taps, and the
-published figures quoted in /work/notes/energy.md.
+published figures quoted in docs/metrics.md.
 """
 
 from __future__ import annotations

@@ -530,3 +530,32 @@ def test_mixed_dense_and_sparse_from_one_source(policy):
     x = rng.integers(0, 2, (2, 6, 3)).astype(float)
     res = assert_matches_reference(net, x, policy=policy, group_size=2)
     assert res.synops.sum() > 0
+
+
+def test_large_groups_from_carried_spikes():
+    """Spikes carried over a cut timestep plus new ones make a forward group larger than
+    the network (n_in + N entries): the delivery list grows, results match the reference."""
+    # c and d fire at every step 1 (bias); d, not refractory, fires again at step 2 from c's
+    # current and is carried (steps:2): at the next step 2 it is pending twice
+    pops = [
+        A.Population("c", 4, threshold=0.5, bias=1.0),
+        A.Population("d", 4, threshold=0.5, bias=1.0, refractory=False),
+        A.Population("e", 2, threshold=0.5),
+    ]
+    projs = [
+        A.Dense("cd", "c", "d", np.ones((4, 4))),
+        A.Dense("de", "d", "e", np.full((2, 4), 0.3)),
+        A.Dense("in", "input", "e", np.full((2, 2), 0.1)),
+    ]
+    net = A.Network(2, pops, projs)
+    x = np.ones((1, 6, 2))
+    res = assert_matches_reference(
+        net,
+        x,
+        policy="fifo",
+        group_size="inf",
+        stop="steps:2",
+        input_mode="queued",
+        output_in_group=True,
+    )
+    assert res.peak_queue.max() > net.n_inputs + net.n_neurons

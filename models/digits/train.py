@@ -4,8 +4,8 @@ A two-layer snnTorch network (64 -> 128 Leaky -> 10 Leaky) on scikit-learn's 8x8
 ``load_digits`` images, rate coded as Bernoulli spike trains. Everything is seeded and
 runs on CPU in well under a minute:
 
-    /work/venv/bin/python models/digits/train.py            # writes model.nir, test.npz
-    /work/venv/bin/python models/digits/train.py --check    # + asyncsim layered accuracy
+    python models/digits/train.py            # writes model.nir, test.npz
+    python models/digits/train.py --check    # + asyncsim layered accuracy
 
 Outputs (next to this script):
     model.nir     the trained network, exported with ``snntorch.export_to_nir``

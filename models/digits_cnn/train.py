@@ -5,7 +5,7 @@ on scikit-learn's 8x8 digits (the same split and rate code as ``models/digits``)
     -> Conv2d(8->16, 3x3, pad 1) -> Leaky -> AvgPool2d(2)
     -> Flatten -> Linear(64->10) -> Leaky
 
-    /work/venv/bin/python models/digits_cnn/train.py [--check]
+    python models/digits_cnn/train.py [--check]
 
 Outputs next to this script: model.nir, test.npz (inputs uint8 (360, 20, 1, 8, 8),
 labels int64), metrics.json. Needs torch, snntorch, nir, nirtorch, scikit-learn.
