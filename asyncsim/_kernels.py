@@ -104,6 +104,7 @@ class SampleState(NamedTuple):
     refr_ts: np.ndarray  # i8[N] timestep in which the neuron is refractory
     spike_ts: np.ndarray  # i8[N] timestep of its latest spike
     mark: np.ndarray  # i8[N] forward-step stamp (evaluated in this step)
+    tmark: np.ndarray  # i8[N] forward-step stamp (received current through a contiguous run)
     recv: np.ndarray  # i8[N] currents received in this timestep (reactivity)
     pop_full: np.ndarray  # i8[P] forward-step stamp: whole population touched
     ring: np.ndarray  # f8[max_delay * N] currents due at future timesteps
@@ -140,6 +141,7 @@ def new_state(net: NetArrays, seed: int) -> SampleState:
         refr_ts=np.empty(n, dtype=np.int64),
         spike_ts=np.empty(n, dtype=np.int64),
         mark=np.empty(n, dtype=np.int64),
+        tmark=np.empty(n, dtype=np.int64),
         recv=np.empty(n, dtype=np.int64),
         pop_full=np.empty(net.pop_start.size - 1, dtype=np.int64),
         ring=np.empty(net.max_delay * n),
@@ -161,6 +163,7 @@ def _reset_state(net, st, seed):
     st.refr_ts[:] = NEVER
     st.spike_ts[:] = NEVER
     st.mark[:] = -1
+    st.tmark[:] = -1
     st.recv[:] = 0
     st.pop_full[:] = -1
     st.ring[:] = 0.0
@@ -320,6 +323,8 @@ class Scratch(NamedTuple):
     k: np.ndarray  # i8[3] counters
     bsrc: np.ndarray  # i8[cap >= n_in + N] sources to deliver in order (fused delivery)
     bval: np.ndarray  # f8[cap] their counts / values
+    box: np.ndarray  # i8[P, 4] per population: step stamp, lowest and highest+1 neuron
+    # reached by contiguous partial runs in that step, and their total length
 
 
 K_TOUCH = 0  # touched runs in this step
@@ -350,21 +355,22 @@ def _grow_queue(q, need):
 def _grow_touch(sc, need):
     """Scratch whose touched list has room for ``need`` runs (capacity doubles)."""
     return Scratch(
-        sc.newspk,
-        sc.ncount,
-        sc.vspk,
-        sc.keys,
-        sc.order,
-        sc.refl,
-        sc.nref_pop,
-        sc.pop_recv,
-        _grown(sc.ts_start, need),
-        _grown(sc.ts_len, need),
-        _grown(sc.ts_pop, need),
-        _grown(sc.ts_kind, need),
-        sc.k,
-        sc.bsrc,
-        sc.bval,
+        newspk=sc.newspk,
+        ncount=sc.ncount,
+        vspk=sc.vspk,
+        keys=sc.keys,
+        order=sc.order,
+        refl=sc.refl,
+        nref_pop=sc.nref_pop,
+        pop_recv=sc.pop_recv,
+        ts_start=_grown(sc.ts_start, need),
+        ts_len=_grown(sc.ts_len, need),
+        ts_pop=_grown(sc.ts_pop, need),
+        ts_kind=_grown(sc.ts_kind, need),
+        k=sc.k,
+        bsrc=sc.bsrc,
+        bval=sc.bval,
+        box=sc.box,
     )
 
 
@@ -372,21 +378,22 @@ def _grow_touch(sc, need):
 def _grow_blist(sc, need):
     """Scratch whose delivery list has room for ``need`` sources (capacity doubles)."""
     return Scratch(
-        sc.newspk,
-        sc.ncount,
-        sc.vspk,
-        sc.keys,
-        sc.order,
-        sc.refl,
-        sc.nref_pop,
-        sc.pop_recv,
-        sc.ts_start,
-        sc.ts_len,
-        sc.ts_pop,
-        sc.ts_kind,
-        sc.k,
-        _grown(sc.bsrc, need),
-        _grown(sc.bval, need),
+        newspk=sc.newspk,
+        ncount=sc.ncount,
+        vspk=sc.vspk,
+        keys=sc.keys,
+        order=sc.order,
+        refl=sc.refl,
+        nref_pop=sc.nref_pop,
+        pop_recv=sc.pop_recv,
+        ts_start=sc.ts_start,
+        ts_len=sc.ts_len,
+        ts_pop=sc.ts_pop,
+        ts_kind=sc.ts_kind,
+        k=sc.k,
+        bsrc=_grown(sc.bsrc, need),
+        bval=_grown(sc.bval, need),
+        box=sc.box,
     )
 
 
@@ -407,6 +414,28 @@ def _touch(sc, start, length, p, kind):
     sc.ts_pop[i] = p
     sc.ts_kind[i] = kind
     sc.k[K_TOUCH] = i + 1
+
+
+@_inline
+def _touch_run(st, sc, start, length, p, stepid):
+    """Register contiguous neurons [start, start + length) of population p: in the touched
+    list, stamped in ``tmark``, and inside p's bounding box for this step (so evaluation
+    can scan the box instead of the list when the runs overlap densely)."""
+    _touch(sc, start, length, p, 0)
+    tm = st.tmark
+    lo = np.uint64(start)
+    for k in range(np.uint64(length)):
+        tm[lo + k] = stepid
+    bx = sc.box
+    if bx[p, 0] != stepid:
+        bx[p, 0] = stepid
+        bx[p, 1] = start
+        bx[p, 2] = start + length
+        bx[p, 3] = length
+    else:
+        bx[p, 1] = min(bx[p, 1], start)
+        bx[p, 2] = max(bx[p, 2], start + length)
+        bx[p, 3] += length
 
 
 @_inline
@@ -453,7 +482,7 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
             if whole:
                 st.pop_full[p] = stepid
             else:
-                _touch(sc, net.seg_tgt[g], net.seg_len[g], p, 0)
+                _touch_run(st, sc, net.seg_tgt[g], net.seg_len[g], p, stepid)
         if reactivity:
             if whole:
                 sc.pop_recv[p] += 1  # every neuron of p received this current
@@ -670,23 +699,57 @@ def _evaluate(net, st, sc, t, stepid, upd_row):
             b = net.pop_start[p + 1]
             upd_row[p] += (b - a) - sc.nref_pop[p]
             _scan(net, st, sc, a, b, t, True)
+        elif sc.box[p, 0] == stepid and sc.box[p, 2] - sc.box[p, 1] <= 4 * sc.box[p, 3]:
+            # contiguous runs cover their bounding box densely: scan the box
+            _scan_box(net, st, sc, p, sc.box[p, 1], sc.box[p, 2], t, stepid, upd_row)
+            sc.box[p, 3] = -1  # done: the list pass skips p's contiguous runs
     mark = st.mark
-    refr_ts = st.refr_ts
     idx = net.seg_idx
     for i in range(sc.k[K_TOUCH]):
         p = sc.ts_pop[i]
         if st.pop_full[p] == stepid:
             continue
-        a = sc.ts_start[i]
         indexed = sc.ts_kind[i] == 1
+        if not indexed and sc.box[p, 0] == stepid and sc.box[p, 3] < 0:
+            continue
+        a = sc.ts_start[i]
         for r in range(a, a + sc.ts_len[i]):
             j = idx[r] if indexed else r
             if mark[j] != stepid:
                 mark[j] = stepid
-                if refr_ts[j] != t:
+                # refractory neurons hold v = -inf (and count no update)
+                if v[j] > -np.inf:
                     upd_row[p] += 1
                     if v[j] > th[j]:
                         _fire(net, st, sc, j, t, True)
+
+
+@_inline
+def _scan_box(net, st, sc, p, lo, hi, t, stepid, upd_row):
+    """Evaluate the neurons of [lo, hi) stamped in ``tmark`` for this step, in blocks:
+    vectorised counts of touched non-refractory neurons (updates) and of crossings; only
+    blocks with a crossing are re-read to fire. Touched neurons are stamped in ``mark``
+    so indexed runs of the same step do not evaluate them again."""
+    v = st.v
+    th = net.theta_cmp
+    tm = st.tmark
+    mark = st.mark
+    for base in range(lo, hi, 64):
+        b0 = np.uint64(base)
+        m = np.uint64(min(64, hi - base))
+        hits = 0
+        upd = 0
+        for k in range(m):
+            touched = tm[b0 + k] == stepid
+            hits += touched and v[b0 + k] > th[b0 + k]
+            upd += touched and v[b0 + k] > -np.inf
+            if touched:
+                mark[b0 + k] = stepid
+        upd_row[p] += upd
+        if hits:
+            for k in range(m):
+                if tm[b0 + k] == stepid and v[b0 + k] > th[b0 + k]:
+                    _fire(net, st, sc, base + int(k), t, True)
 
 
 @_inline
@@ -743,7 +806,7 @@ def _timestep_start(net, st, t, stepid):
 
 
 @_inline
-def _inject_delayed(net, st, sc, t):
+def _inject_delayed(net, st, sc, t, stepid):
     """Integrate the currents that delayed projections scheduled for timestep t."""
     n = net.n_neurons
     base = (t % net.max_delay) * n
@@ -757,7 +820,7 @@ def _inject_delayed(net, st, sc, t):
                 st.syn[j] += c
             if fl & F_VDIRECT:
                 st.v[j] += c
-                _touch(sc, j, 1, net.pop_of[j], 0)
+                _touch_run(st, sc, j, 1, net.pop_of[j], stepid)
 
 
 @_inline
@@ -888,21 +951,22 @@ def run_chunk(net, prm, frames, label, st, q, ev, rec):
     # segment; forward steps are checked at each safe point
     cap_touch = n + net.src_ptr[net.n_in] + 64
     sc = Scratch(
-        np.empty(n, np.int64),
-        np.empty(n, np.int64),
-        np.empty(n),
-        np.empty(n, np.int64),
-        np.empty(n, np.int64),
-        np.empty(n, np.int64),
-        np.zeros(npop, np.int64),
-        np.zeros(npop, np.int64),
-        np.empty(cap_touch, np.int64),
-        np.empty(cap_touch, np.int64),
-        np.empty(cap_touch, np.int64),
-        np.empty(cap_touch, np.int64),
-        np.zeros(3, np.int64),
-        np.empty(net.n_in + n, np.int64),
-        np.empty(net.n_in + n),
+        newspk=np.empty(n, np.int64),
+        ncount=np.empty(n, np.int64),
+        vspk=np.empty(n),
+        keys=np.empty(n, np.int64),
+        order=np.empty(n, np.int64),
+        refl=np.empty(n, np.int64),
+        nref_pop=np.zeros(npop, np.int64),
+        pop_recv=np.zeros(npop, np.int64),
+        ts_start=np.empty(cap_touch, np.int64),
+        ts_len=np.empty(cap_touch, np.int64),
+        ts_pop=np.empty(cap_touch, np.int64),
+        ts_kind=np.empty(cap_touch, np.int64),
+        k=np.zeros(3, np.int64),
+        bsrc=np.empty(net.n_in + n, np.int64),
+        bval=np.empty(net.n_in + n),
+        box=np.full((npop, 4), -1, np.int64),
     )
     ctr = st.ctr
     ctr[C_RTI] = 0
@@ -998,8 +1062,9 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
             # ---- 2. injection: delayed currents due now, then the input frame
             sc.k[K_TOUCH] = 0
             if net.max_delay > 0:
-                _inject_delayed(net, st, sc, t)
+                _inject_delayed(net, st, sc, t, stepid)
             x = frames[ti]
+            nb = 0
             for c in range(n_in):
                 xc = x[c]
                 if xc == 0.0:
@@ -1012,9 +1077,15 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                     seq += 1
                     qn += 1
                 else:
-                    synops_ts += _deliver(
-                        net, st, sc, c, xc, t, stepid, in_row, True, prm.reactivity
-                    )
+                    sc.bsrc[nb] = c
+                    sc.bval[nb] = xc
+                    nb += 1
+            if nb > 0:
+                # channel order; dense rows into one population fused (same summation
+                # order); layered mode evaluates whole populations, so nothing is tracked
+                synops_ts += _deliver_list(
+                    net, st, sc, nb, t, stepid, in_row, syn_row, not layered, prm.reactivity
+                )
             peak = max(peak, qn)
             step = 0
             phase = 1
@@ -1163,21 +1234,15 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                         correct_step,
                     )
                 if layered:
-                    # deliver this population's spikes before the next one evaluates
+                    # deliver this population's spikes (in id order) before the next one
+                    # evaluates; dense rows into one population are fused
                     for oi in range(nnew):
                         i = sc.order[oi]
-                        synops_ts += _deliver(
-                            net,
-                            st,
-                            sc,
-                            n_in + sc.newspk[i],
-                            float(sc.ncount[i]),
-                            t,
-                            stepid,
-                            syn_row,
-                            False,
-                            prm.reactivity,
-                        )
+                        sc.bsrc[oi] = n_in + sc.newspk[i]
+                        sc.bval[oi] = float(sc.ncount[i])
+                    synops_ts += _deliver_list(
+                        net, st, sc, nnew, t, stepid, in_row, syn_row, False, prm.reactivity
+                    )
 
             # ---- does the timestep end here?
             if layered:

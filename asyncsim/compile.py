@@ -459,10 +459,14 @@ def _build_conv(
     Source (ci, iy, ix) reaches output (co, oy, ox) through tap (ky, kx) iff
     ``iy + top - ky*dh = oy*sh`` and ``ix + left - kx*dw = ox*sw``. For one source and one
     tap, the reachable outputs are the ``C_out / groups`` channels of its group at one
-    (oy, ox): contiguous in channels-last order. With stride 1, dilation 1 and one group,
-    consecutive taps kx reach consecutive ox, so a whole kernel row becomes one segment of
-    ``n_taps * C_out`` contiguous targets; the kernel is stored flipped along kx so that
-    weights run in the same order as targets.
+    (oy, ox): contiguous in channels-last order.
+
+    With dilation 1 and one group, more is contiguous: for a source column ix only the taps
+    ``kx = r + m*sw`` with residue ``r = (ix + left) mod sw`` are valid, and they reach the
+    consecutive columns ``ox = q0 - m`` (``q0 = (ix + left - r) / sw``). Storing the kernel
+    row grouped by residue and reversed within each group (so weights run in target
+    order), all valid taps of one kernel row form one segment of ``n_taps * C_out``
+    contiguous targets: a whole row for stride 1, about ``k / sw`` taps otherwise.
     """
     c_in, h, w = src_shape
     c_out, cig, kh, kw = pr.weight.shape
@@ -472,31 +476,44 @@ def _build_conv(
     top, _bottom, left, _right = pr.padding_lrtb((h, w))
     sh, sw = pr.stride
     dh, dw = pr.dilation
-    # flipped weights, layout (ci, ky, kx', co_in_group) with kx' = kw - 1 - kx
+    merge = dw == 1 and g == 1
+    # kernel-row tap order in storage: residue groups r = 0..sw-1 (merge) or all taps
+    # reversed (per-tap segments); tap_pos[kx] = storage position of tap kx in its row
+    if merge:
+        order = [kx for r in range(sw) for kx in range(kw)[r::sw][::-1]]
+    else:
+        order = list(range(kw))[::-1]
+    tap_pos = np.empty(kw, dtype=np.int64)
+    tap_pos[order] = np.arange(kw)
+    # weights, layout (ci, ky, position, co_in_group)
     wt = np.empty((c_in, kh, kw, cog))
     wsrc = np.asarray(pr.weight)
     for ci in range(c_in):
         gi = ci // cig
-        wt[ci] = wsrc[gi * cog : (gi + 1) * cog, ci - gi * cig, :, ::-1].transpose(1, 2, 0)
+        wt[ci] = wsrc[gi * cog : (gi + 1) * cog, ci - gi * cig][:, :, order].transpose(1, 2, 0)
     off = b.add_weights(wt)
 
     ci, iy, ix = (
         a.ravel() for a in np.meshgrid(np.arange(c_in), np.arange(h), np.arange(w), indexing="ij")
     )
     co0 = (ci // cig) * cog  # first output channel of the source's group
-    merge = sw == 1 and dw == 1 and g == 1
+    row0 = off + (ci * kh) * kw * cog  # weights of kernel row 0 of the source's channel
     for ky in range(kh):
         oy_num = iy + top - ky * dh
         vy = (oy_num >= 0) & (oy_num % sh == 0) & (oy_num // sh < ho)
         oy = oy_num // sh
+        wrow = row0 + ky * kw * cog
         if merge:
-            kx_hi = np.minimum(ix + left, kw - 1)
-            kx_lo = np.maximum(ix + left - wo + 1, 0)
-            ok = vy & (kx_lo <= kx_hi)
-            ox_min = ix + left - kx_hi
-            tgt = t0 + (oy * wo + ox_min) * c_out
-            length = (kx_hi - kx_lo + 1) * c_out
-            woff = off + ((ci * kh + ky) * kw + (kw - 1 - kx_hi)) * cog
+            r = (ix + left) % sw
+            q0 = (ix + left - r) // sw
+            n_r = (kw - 1 - r) // sw + 1  # taps with residue r
+            m_lo = np.maximum(q0 - wo + 1, 0)
+            m_hi = np.minimum(n_r - 1, q0)
+            ok = vy & (m_lo <= m_hi) & (r < kw)
+            tgt = t0 + (oy * wo + (q0 - m_hi)) * c_out
+            length = (m_hi - m_lo + 1) * c_out
+            # tap m_hi (largest m, leftmost column) is stored first in its residue group
+            woff = wrow + tap_pos[np.minimum(r + m_hi * sw, kw - 1)] * cog
             b.add(sid[ok], tgt[ok], length[ok], woff[ok], tp, delay)
         else:
             for kx in range(kw):
@@ -504,5 +521,5 @@ def _build_conv(
                 ok = vy & (ox_num >= 0) & (ox_num % sw == 0) & (ox_num // sw < wo)
                 ox = ox_num // sw
                 tgt = t0 + (oy * wo + ox) * c_out + co0
-                woff = off + ((ci * kh + ky) * kw + (kw - 1 - kx)) * cog
+                woff = wrow + tap_pos[kx] * cog
                 b.add(sid[ok], tgt[ok], np.int64(cog), woff[ok], tp, delay)
