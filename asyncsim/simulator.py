@@ -265,12 +265,15 @@ class Simulator:
 
             self._map(one, list(range(n_s)), progress)
         else:
-            # batches of samples per kernel call (per-call overhead ~0.5 ms otherwise)
+            # batches of samples per kernel call (per-call overhead ~0.5 ms otherwise);
+            # the first batch is one sample, run alone to compile or load the engine
             size = _batch_size(n_s, self.threads, n_t * self.compiled.n_inputs)
-            starts = list(range(0, n_s, size))
+            bounds = (
+                [0, *range(1, n_s, size), n_s] if self.threads > 1 else [*range(0, n_s, size), n_s]
+            )
 
             def batch(i: int) -> None:
-                lo, hi = starts[i], min(starts[i] + size, n_s)
+                lo, hi = bounds[i], bounds[i + 1]
                 rec = K.Record(*(arr[lo:hi] for arr in out))
                 K.run_batch(
                     a,
@@ -283,12 +286,8 @@ class Simulator:
                     ctrs[lo:hi],
                 )
 
-            self._map(
-                batch,
-                list(range(len(starts))),
-                progress,
-                weights=[min(s + size, n_s) - s for s in starts],
-            )
+            units = list(range(len(bounds) - 1))
+            self._map(batch, units, progress, weights=[bounds[u + 1] - bounds[u] for u in units])
         return self._result(out, ctrs, events, lab, ids)
 
     def _run_sample(
@@ -447,9 +446,9 @@ class Simulator:
 
 
 def _batch_size(n_samples: int, threads: int, values_per_sample: int) -> int:
-    """Samples per kernel call: enough to amortise the call, small enough to spread over
-    the threads (4 batches per thread) and to keep each converted batch under ~64 MB."""
-    by_threads = -(-n_samples // (4 * threads))
+    """Samples per kernel call: enough to amortise the call, small enough to balance the
+    threads (8 batches per thread) and to keep each converted batch under ~64 MB."""
+    by_threads = -(-n_samples // (8 * threads))
     by_memory = max(1, (64 << 20) // (8 * max(values_per_sample, 1)))
     return max(1, min(by_threads, by_memory, 256))
 

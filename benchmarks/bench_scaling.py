@@ -121,7 +121,7 @@ def exp_size(quick: bool) -> list[dict]:
 
 
 _LENGTH_CHILD = """
-import resource, sys, time
+import sys, time
 import numpy as np
 import asyncsim as A
 from asyncsim.bench import bench_network
@@ -140,7 +140,10 @@ events = 0
 for rec in sim.stream(chunks()):
     events += int(rec["synops"].sum() + rec["input_synops"].sum())
 dt = time.perf_counter() - t0
-print(dt, events, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM: peak resident set of this process image (ru_maxrss would include the parent's
+# peak, which Linux carries across fork and exec)
+hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]
+print(dt, events, hwm)
 """
 
 

@@ -704,7 +704,7 @@ def test_digits_nir_to_h5_to_nir(tmp_path):
 def test_save_refuses_to_overwrite(tmp_path):
     net = _random_network(np.random.default_rng(11))
     A.save(net, tmp_path / "a.h5")
-    with pytest.raises(A.AsyncsimError, match="file exists; pass overwrite=True"):
+    with pytest.raises(A.AsyncsimError, match="already exists; pass --force"):
         A.save(net, tmp_path / "a.h5")
     A.save(net, tmp_path / "a.h5", overwrite=True)
     with pytest.raises(A.AsyncsimError, match="cannot tell the format"):

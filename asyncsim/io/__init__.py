@@ -17,9 +17,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from .._files import atomic_write, check_target
 from ..errors import AsyncsimError
 from ..network import Network
-from ._util import H5_ERRORS, check_target, is_hdf5, write_atomic
+from ._util import H5_ERRORS, is_hdf5
 from .native import FORMAT as NATIVE_FORMAT
 from .native import load_h5, save_h5
 from .nir_export import to_nir
@@ -188,7 +189,7 @@ def save(
         nir.write(tmp, graph)
 
     try:
-        write_atomic(p, write)
+        atomic_write(p, write, overwrite)
     except (TypeError, ValueError) as exc:
         raise AsyncsimError(f"{p}: nir.write failed ({exc})") from None
     return p

@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from .._files import atomic_write, check_target, jsonable
 from ..errors import AsyncsimError
 from ..network import Conv2d, Dense, Network, OneToOne, Population, Projection, Sparse
-from ._util import H5_ERRORS, check_target, write_atomic
+from ._util import H5_ERRORS
 
 FORMAT = "asyncsim-network"
 FORMAT_VERSION = 1
@@ -37,16 +38,7 @@ _POP_FLAGS = ("reset_delay", "refractory", "syn_immediate", "multi_spike")
 
 
 def _json(obj: Any) -> str:
-    def default(v: Any) -> Any:
-        if isinstance(v, np.ndarray):
-            return v.tolist()
-        if isinstance(v, np.generic):
-            return v.item()
-        if isinstance(v, (set, tuple)):
-            return list(v)
-        return str(v)
-
-    return json.dumps(obj, default=default)
+    return json.dumps(jsonable(obj))
 
 
 def save_h5(network: Network, path: str | Path, *, overwrite: bool = False) -> Path:
@@ -108,7 +100,7 @@ def save_h5(network: Network, path: str | Path, *, overwrite: bool = False) -> P
                     else:
                         g.attrs["padding"] = np.asarray(pr.padding, dtype=np.int64)
 
-    write_atomic(p, write)
+    atomic_write(p, write, overwrite)
     return p
 
 

@@ -23,19 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from .._files import jsonable
 from ..errors import AsyncsimError
 from ..network import INPUT, Conv2d, Dense, Network, OneToOne, Population, Sparse
 from .nir_import import ASYNCSIM_NIR_FORMAT
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, (set, tuple)):
-        return list(v)
-    return str(v)
 
 
 def _neuron_node(nir: Any, pop: Population, dt: float) -> Any:
@@ -64,7 +55,7 @@ def _neuron_node(nir: Any, pop: Population, dt: float) -> Any:
     }
     meta: dict[str, Any] = {"asyncsim": exact}
     if pop.metadata:
-        meta["asyncsim_metadata"] = json.dumps(pop.metadata, default=_jsonable)
+        meta["asyncsim_metadata"] = json.dumps(jsonable(pop.metadata))
     spiking = bool(np.isfinite(thr).any())
     v_reset = np.asarray(pop.v_reset, dtype=np.float64)
     if pop.alpha is not None:
@@ -182,6 +173,6 @@ def to_nir(network: Network, *, dt: float | None = None) -> Any:
         "name": network.name,
         "output": str(network.output),
         "readout": str(network.readout),
-        "asyncsim_network": json.dumps(network.metadata, default=_jsonable),
+        "asyncsim_network": json.dumps(jsonable(network.metadata)),
     }
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=False)
