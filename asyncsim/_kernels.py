@@ -352,8 +352,19 @@ def _grow_queue(q, need):
 
 
 @njit(cache=True, nogil=True)
-def _grow_touch(sc, need):
-    """Scratch whose touched list has room for ``need`` runs (capacity doubles)."""
+def _grow_lists(sc, need_touch, need_list):
+    """Scratch whose touched list and delivery list hold at least ``need_touch`` runs and
+    ``need_list`` sources (each capacity doubles when it grows)."""
+    ts_start, ts_len, ts_pop, ts_kind = sc.ts_start, sc.ts_len, sc.ts_pop, sc.ts_kind
+    if need_touch > ts_start.shape[0]:
+        ts_start = _grown(ts_start, need_touch)
+        ts_len = _grown(ts_len, need_touch)
+        ts_pop = _grown(ts_pop, need_touch)
+        ts_kind = _grown(ts_kind, need_touch)
+    bsrc, bval = sc.bsrc, sc.bval
+    if need_list > bsrc.shape[0]:
+        bsrc = _grown(bsrc, need_list)
+        bval = _grown(bval, need_list)
     return Scratch(
         newspk=sc.newspk,
         ncount=sc.ncount,
@@ -363,36 +374,13 @@ def _grow_touch(sc, need):
         refl=sc.refl,
         nref_pop=sc.nref_pop,
         pop_recv=sc.pop_recv,
-        ts_start=_grown(sc.ts_start, need),
-        ts_len=_grown(sc.ts_len, need),
-        ts_pop=_grown(sc.ts_pop, need),
-        ts_kind=_grown(sc.ts_kind, need),
+        ts_start=ts_start,
+        ts_len=ts_len,
+        ts_pop=ts_pop,
+        ts_kind=ts_kind,
         k=sc.k,
-        bsrc=sc.bsrc,
-        bval=sc.bval,
-        box=sc.box,
-    )
-
-
-@njit(cache=True, nogil=True)
-def _grow_blist(sc, need):
-    """Scratch whose delivery list has room for ``need`` sources (capacity doubles)."""
-    return Scratch(
-        newspk=sc.newspk,
-        ncount=sc.ncount,
-        vspk=sc.vspk,
-        keys=sc.keys,
-        order=sc.order,
-        refl=sc.refl,
-        nref_pop=sc.nref_pop,
-        pop_recv=sc.pop_recv,
-        ts_start=sc.ts_start,
-        ts_len=sc.ts_len,
-        ts_pop=sc.ts_pop,
-        ts_kind=sc.ts_kind,
-        k=sc.k,
-        bsrc=_grown(sc.bsrc, need),
-        bval=_grown(sc.bval, need),
+        bsrc=bsrc,
+        bval=bval,
         box=sc.box,
     )
 
@@ -977,12 +965,10 @@ def run_chunk(net, prm, frames, label, st, q, ev, rec):
             break
         if ctr[C_NEED_Q] > q.key.shape[0]:
             q = _grow_queue(q, ctr[C_NEED_Q])
-        if ctr[C_NEED_T] > sc.ts_start.shape[0]:
-            sc = _grow_touch(sc, ctr[C_NEED_T])
+        if ctr[C_NEED_T] > sc.ts_start.shape[0] or ctr[C_NEED_B] > sc.bsrc.shape[0]:
+            sc = _grow_lists(sc, ctr[C_NEED_T], ctr[C_NEED_B])
         if ctr[C_NEED_EV] > ev.shape[0]:
             ev = _grow_ev(ev, ctr[C_NEED_EV])
-        if ctr[C_NEED_B] > sc.bsrc.shape[0]:
-            sc = _grow_blist(sc, ctr[C_NEED_B])
     return q, ev
 
 

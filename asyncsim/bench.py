@@ -67,6 +67,23 @@ def bench_inputs(
     return (rng.random((samples, timesteps, n_inputs)) < rate).astype(np.uint8)
 
 
+def time_runs(
+    sim: Simulator, frames: np.ndarray, repeats: int, warm: bool = True
+) -> tuple[list[float], Any]:
+    """Wall-clock seconds of ``repeats`` runs of ``sim.run(frames)`` (after one untimed
+    one-sample run when ``warm``, so numba's compile/cache load is not timed), and the
+    last result."""
+    if warm:
+        sim.run(frames[:1])
+    times = []
+    res = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        res = sim.run(frames)
+        times.append(time.perf_counter() - t0)
+    return times, res
+
+
 def benchmark(
     *,
     sizes: Sequence[int] = DEFAULT_SIZES,
@@ -116,14 +133,10 @@ def benchmark(
         sim = Simulator(
             compiled, policy=pol, group_size=1 if f == "-" else f, seed=seed, threads=threads
         )
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            res = sim.run(frames)
-            times.append(time.perf_counter() - t0)
-            done += 1
-            if progress is not None:
-                progress(done, total)
+        times, res = time_runs(sim, frames, repeats, warm=False)
+        done += repeats
+        if progress is not None:
+            progress(done, total)
         med = float(np.median(times))
         syn = float(res.synops.sum() + res.input_synops.sum())
         spk = float(res.spikes.sum())

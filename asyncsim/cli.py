@@ -703,7 +703,16 @@ def compare(
     if plot_files:
         written.extend(
             _write_plots(
-                plot_files, compiled, frames, labels, rows, specs, raster_sample, stop, force
+                plot_files,
+                compiled,
+                frames,
+                labels,
+                rows,
+                specs,
+                raster_sample,
+                stop,
+                input_mode,
+                force,
             )
         )
     if as_json:
@@ -752,6 +761,7 @@ def _write_plots(
     specs: list[Any],
     sample: int,
     stop: str,
+    input_mode: str,
     force: bool,
 ) -> list[str]:
     from . import plots
@@ -764,7 +774,7 @@ def _write_plots(
     for s in specs:
         if all(c.policy != s.policy for c in chosen):
             chosen.append(s)
-    rec = record_sample(compiled, frames, sample, chosen, labels, stop=stop)
+    rec = record_sample(compiled, frames, sample, chosen, labels, stop=stop, input_mode=input_mode)
     out.append(str(plots.raster(rec, files["raster"], overwrite=force)))
     if labels is not None:
         out.append(str(plots.decision_curve(rows, files["decision_curve"], overwrite=force)))

@@ -76,6 +76,22 @@ class RunSpec:
         s = f"{self.policy} F={self.group_size}"
         return s + (f" seed={self.seed}" if self.policy == "random" else "")
 
+    def simulator(
+        self, compiled: CompiledNetwork, stop: str, input_mode: str, **options: Any
+    ) -> Simulator:
+        """The Simulator of this run; the layered baseline always drains and integrates
+        the whole input frame first (stop rules and queued input are asynchronous)."""
+        layered = self.policy == "layered"
+        return Simulator(
+            compiled,
+            policy=self.policy,
+            group_size=self.group_size,
+            seed=self.seed,
+            stop="drain" if layered else stop,
+            input_mode="prioritised" if layered else input_mode,
+            **options,
+        )
+
 
 def default_group_sizes(widest: int) -> list[str]:
     """``1, 2, 4, ..., 2**k`` with ``2**k >= widest``, then ``inf``."""
@@ -250,15 +266,7 @@ def sweep(
     rows = []
     for i, spec in enumerate(specs):
         is_layered = spec.policy == "layered"
-        sim = Simulator(
-            compiled,
-            policy=spec.policy,
-            group_size=spec.group_size,
-            seed=spec.seed,
-            stop="drain" if is_layered else stop,
-            input_mode="prioritised" if is_layered else input_mode,
-            threads=threads,
-        )
+        sim = spec.simulator(compiled, stop, input_mode, threads=threads)
         cb = None
         if progress is not None:
             base = i * n_s
@@ -342,6 +350,7 @@ def record_sample(
     specs: Sequence[RunSpec],
     labels: Any = None,
     stop: str = "drain",
+    input_mode: str = "prioritised",
 ) -> dict[str, Result]:
     """Run one sample with every spike recorded, once per spec (for raster plots).
 
@@ -354,16 +363,7 @@ def record_sample(
     lab = None if labels is None else np.asarray(labels)[sample : sample + 1]
     out = {}
     for spec in specs:
-        is_layered = spec.policy == "layered"
-        sim = Simulator(
-            compiled,
-            policy=spec.policy,
-            group_size=spec.group_size,
-            seed=spec.seed,
-            stop="drain" if is_layered else stop,
-            record_events=True,
-            threads=1,
-        )
+        sim = spec.simulator(compiled, stop, input_mode, record_events=True, threads=1)
         out[spec.label] = sim.run(frames[sample : sample + 1], lab, sample_ids=[sample])
     return out
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import asyncsim as A
+from asyncsim.bench import time_runs
 
 HERE = Path(__file__).resolve().parent
 CNN = HERE.parent / "tests" / "fixtures" / "nir" / "cnn_sinabs.nir"
@@ -37,14 +38,7 @@ def events(samples: int, timesteps: int, rate: float = 0.02, seed: int = 1) -> n
 
 
 def timed(sim: A.Simulator, x: np.ndarray, repeats: int) -> tuple[float, A.Result]:
-    sim.run(x[:1])
-    times = []
-    res = None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        res = sim.run(x)
-        times.append(time.perf_counter() - t0)
-    assert res is not None
+    times, res = time_runs(sim, x, repeats)
     return statistics.median(times), res
 
 

@@ -2,9 +2,10 @@
 
 Three experiments (issue #5), each printing a markdown table and writing JSON:
 
-1. size: random sparse networks input(1000) -> A(N/2) -> B(N/2) -> out(10), fan-out k from
-   every input and A neuron, N from 1k to 1M neurons and k from 10 to 1000 (up to 1e8 synapses):
-   time per synaptic event, fifo F=1 and layered.
+1. size: random sparse networks input(N/10) -> A(N/2) -> B(N/2) -> out(10), fan-out k from
+   every input and A neuron, N from 1k to 1M neurons and k from 10 to 1000 (up to 1e8
+   synapses), fifo F=1 and layered: the marginal cost of a synaptic event (time with input
+   minus time without, per event) and the cost per neuron-timestep without input (the leak).
 2. length: the 784-500-500-10 reference network streamed for 10 .. 100k timesteps
    (inputs generated chunk by chunk): time per synaptic event and peak RSS of a fresh
    process per length.
@@ -19,13 +20,13 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from bench_conv import timed
 
 import asyncsim as A
 from asyncsim.bench import bench_inputs, bench_network
@@ -34,27 +35,29 @@ HERE = Path(__file__).resolve().parent
 
 
 def sparse_network(n: int, fanout: int, seed: int = 0) -> A.Network:
-    """input(1000) -> A(n/2) -> B(n/2), every source with ``fanout`` random targets."""
+    """input(n/10) -> A(n/2) -> B(n/2) -> out(10), every input and A neuron with ``fanout``
+    random targets. The input grows with the network and weights are set for an expected
+    drive of ~0.12 per neuron and timestep (or ~one threshold per event when events are
+    rarer than that), so activity stays at a few percent for every size and fan-out."""
     rng = np.random.default_rng(seed)
     half = n // 2
-    n_in = 1000
+    n_in = max(1000, n // 10)
 
-    def proj(name: str, src: str, n_src: int, tgt: str, scale: float) -> A.Sparse:
+    def proj(name: str, src: str, n_src: int, tgt: str, events_per_target: float) -> A.Sparse:
         s_idx = np.repeat(np.arange(n_src), fanout)
         t_idx = rng.integers(0, half, s_idx.size)
+        scale = 0.24 / max(events_per_target, 0.12)  # weights uniform(0, scale)
         w = rng.uniform(0.0, scale, s_idx.size).astype(np.float32)
         return A.Sparse(name, src, tgt, source_index=s_idx, target_index=t_idx, weight=w)
 
-    # weights uniform(0, s): mean drive per neuron and timestep = events received * s / 2,
-    # aimed at ~0.12 (steady-state potential ~1.2 with beta 0.9), i.e. ~10% activity
     pops = [
         A.Population("A", half, threshold=1.0, beta=0.9),
         A.Population("B", half, threshold=1.0, beta=0.9),
         A.Population("out", 10, threshold=1.0, beta=0.9),
     ]
     projs = [
-        proj("in_A", "input", n_in, "A", 0.24 * half / (50 * fanout)),  # 50 active inputs
-        proj("A_B", "A", half, "B", 0.24 / (0.1 * fanout)),  # ~10% of A active
+        proj("in_A", "input", n_in, "A", 0.05 * n_in * fanout / half),  # 5% inputs active
+        proj("A_B", "A", half, "B", 0.1 * fanout),  # ~10% of A active
         # a 10-class readout, one synapse per B neuron (the output is recorded per timestep,
         # so it must stay small, as real readouts are)
         A.Sparse(
@@ -69,18 +72,10 @@ def sparse_network(n: int, fanout: int, seed: int = 0) -> A.Network:
     return A.Network(n_in, pops, projs, name=f"sparse-{n}-k{fanout}")
 
 
-def time_run(sim: A.Simulator, x: np.ndarray, repeats: int) -> tuple[float, A.Result]:
-    sim.run(x[:1])
-    times, res = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        res = sim.run(x)
-        times.append(time.perf_counter() - t0)
-    assert res is not None
-    return statistics.median(times), res
-
-
 def exp_size(quick: bool) -> list[dict]:
+    """Each configuration is timed with its input and with no input: the run without input
+    costs the leak of every neuron at every timestep (plus fixed costs), the difference
+    divided by the synaptic events is the marginal cost of one event."""
     rows = []
     sizes = [1_000, 10_000, 100_000] if quick else [1_000, 10_000, 100_000, 1_000_000]
     for n in sizes:
@@ -92,11 +87,13 @@ def exp_size(quick: bool) -> list[dict]:
             build = time.perf_counter() - t0
             rng = np.random.default_rng(1)
             samples = max(2, min(100, 1_000_000 // n))  # similar work for every size
-            x = (rng.random((samples, 20, 1000)) < 0.05).astype(np.uint8)
+            x = (rng.random((samples, 20, net.n_inputs)) < 0.05).astype(np.uint8)
             for policy in ("layered", "fifo"):
                 sim = A.Simulator(net, policy, 1, threads=1, reactivity=False)
-                med, res = time_run(sim, x, 3)
+                med, res = timed(sim, x, 3)
+                base, _ = timed(sim, np.zeros_like(x), 3)
                 events = int(res.synops.sum() + res.input_synops.sum())
+                neuron_steps = n * x.shape[0] * x.shape[1]
                 rows.append(
                     dict(
                         neurons=n,
@@ -105,16 +102,20 @@ def exp_size(quick: bool) -> list[dict]:
                         policy=policy,
                         compile_s=build,
                         seconds=med,
+                        seconds_no_input=base,
                         synaptic_events=events,
-                        neuron_timesteps=n * x.shape[0] * x.shape[1],
-                        spikes=int(res.spikes.sum()),
+                        neuron_timesteps=neuron_steps,
                         ns_per_event=1e9 * med / max(events, 1),
+                        marginal_ns_per_event=1e9 * (med - base) / max(events, 1),
+                        ns_per_neuron_timestep=1e9 * base / neuron_steps,
                         activity=res.spike_density(),
                     )
                 )
+                r = rows[-1]
                 print(
-                    f"N={n:>8d} k={k:>4d} {policy:8s} {rows[-1]['ns_per_event']:6.2f} ns/event"
-                    f"  activity {rows[-1]['activity']:.3f}",
+                    f"N={n:>8d} k={k:>4d} {policy:8s} {r['marginal_ns_per_event']:6.2f} ns/event "
+                    f"{r['ns_per_neuron_timestep']:5.2f} ns/neuron-timestep "
+                    f"activity {r['activity']:.3f}",
                     flush=True,
                 )
     return rows
@@ -145,29 +146,6 @@ dt = time.perf_counter() - t0
 hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]
 print(dt, events, hwm)
 """
-
-
-def linear_fit(rows: list[dict], policy: str) -> dict:
-    """Least-squares fit seconds = a * synaptic_events + b * neuron_timesteps + d * spikes
-    + c: the kinds of work the engine does (deliveries; the per-timestep leak of every
-    neuron; per-spike queue and evaluation work) and a fixed cost per ``run`` call
-    (validation, seeding, result assembly)."""
-    sel = [r for r in rows if r["policy"] == policy]
-    m = np.array([[r["synaptic_events"], r["neuron_timesteps"], 1.0, r["spikes"]] for r in sel])
-    y = np.array([r["seconds"] for r in sel])
-    coef, *_ = np.linalg.lstsq(m, y, rcond=None)
-    pred = m @ coef
-    r2 = 1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2)
-    worst = float(np.max(np.abs(pred - y) / y))
-    return dict(
-        policy=policy,
-        ns_per_event=1e9 * coef[0],
-        ns_per_neuron_timestep=1e9 * coef[1],
-        ms_per_run=1e3 * coef[2],
-        ns_per_spike=1e9 * coef[3],
-        r2=float(r2),
-        worst_relative_error=worst,
-    )
 
 
 def exp_length(quick: bool) -> list[dict]:
@@ -206,7 +184,7 @@ def exp_threads(quick: bool) -> list[dict]:
     for policy, f in (("layered", 1), ("fifo", 1), ("momentum", 8)):
         for threads in (1, 2):
             sim = A.Simulator(net, policy, f, threads=threads)
-            med, res = time_run(sim, x, 3)
+            med, res = timed(sim, x, 3)
             results[(policy, threads)] = res
             rows.append(dict(policy=policy, F=f, threads=threads, samples_per_s=x.shape[0] / med))
         same = all(
@@ -246,30 +224,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.only in (None, "size"):
         rows = exp_size(args.quick)
         table = [
-            "| neurons | fan-out | synapses | policy | ns / synaptic event | activity |",
-            "|---:|---:|---:|---|---:|---:|",
+            "| neurons | fan-out | synapses | policy | activity | ns / event (all) | "
+            "ns / event (marginal) | ns / neuron-timestep (no input) |",
+            "|---:|---:|---:|---|---:|---:|---:|---:|",
         ]
         table += [
             f"| {r['neurons']:,} | {r['fanout']} | {r['synapses']:,} | {r['policy']} | "
-            f"{r['ns_per_event']:.2f} | {r['activity']:.3f} |"
+            f"{r['activity']:.3f} | {r['ns_per_event']:.2f} | {r['marginal_ns_per_event']:.2f} | "
+            f"{r['ns_per_neuron_timestep']:.2f} |"
             for r in rows
         ]
-        fits = [linear_fit(rows, p) for p in ("layered", "fifo")]
-        table += [
-            "",
-            "Fit: seconds = a x synaptic events + b x (neurons x timesteps) + d x spikes + c",
-            "",
-            "| policy | a (ns / event) | b (ns / neuron-timestep) | d (ns / spike) | "
-            "c (ms / run) | R^2 | worst error |",
-            "|---|---:|---:|---:|---:|---:|---:|",
-        ]
-        table += [
-            f"| {f['policy']} | {f['ns_per_event']:.2f} | {f['ns_per_neuron_timestep']:.2f}"
-            f" | {f['ns_per_spike']:.1f} | {f['ms_per_run']:.2f} | {f['r2']:.4f} | "
-            f"{100 * f['worst_relative_error']:.0f}% |"
-            for f in fits
-        ]
-        write("size", rows + [{"fit": f} for f in fits], table)
+        write("size", rows, table)
     if args.only in (None, "length"):
         rows = exp_length(args.quick)
         table = [

@@ -148,6 +148,19 @@ def test_record_sample_keeps_events_per_spec():
         C.record_sample(net, x, 5, [C.RunSpec("fifo", "1")])
 
 
+def test_record_sample_uses_the_sweeps_input_mode():
+    """Rasters of a queued-input comparison are recorded with queued input (the layered
+    baseline always integrates the whole frame first)."""
+    net = tiny_net()
+    x, y = tiny_data(3, 4)
+    specs = [C.RunSpec("layered", "inf"), C.RunSpec("fifo", "1")]
+    rec = C.record_sample(net, x, 1, specs, y, input_mode="queued")
+    assert rec["layered"].options["input_mode"] == "prioritised"
+    assert rec["fifo F=1"].options["input_mode"] == "queued"
+    direct = A.Simulator(net, "fifo", 1, input_mode="queued", record_events=True).run(x, y)
+    np.testing.assert_array_equal(rec["fifo F=1"].events[0], direct.events[1])
+
+
 def test_progress_covers_every_sample_of_every_run():
     net = tiny_net()
     x, y = tiny_data(3, 3)
