@@ -6,10 +6,10 @@
    100 bins), every policy: samples/s and synaptic events/s.
 2. Marginal time per synaptic event for one projection type at a time, same input events
    and a non-spiking target (so only deliveries are timed; the run without input is
-   subtracted): convolution stride 1 (kernel rows
-   fused into contiguous runs of k*C_out), convolution stride 2 (runs of C_out per tap),
-   dense, and sparse (CSR). Issue #5 asks that convolution is at most 3x slower per
-   synaptic event than a dense layer.
+   subtracted): convolution stride 1 (a kernel row is one contiguous run of k*C_out
+   targets), convolution stride 2 (the 2-3 taps of one residue form a run of ~40
+   targets), dense, and sparse (CSR). Issue #5 asks that convolution is at most 3x slower
+   per synaptic event than a dense layer.
 
     python benchmarks/bench_conv.py [--quick]
 """
@@ -91,7 +91,7 @@ def layer_nets() -> dict[str, A.Network]:
         "conv k5 s1 (runs of 80)": net(
             (16, 34, 34), A.Conv2d("c", "input", "o", rng.normal(size=(16, 2, 5, 5)), padding=2)
         ),
-        "conv k5 s2 (runs of 16)": net(
+        "conv k5 s2 (runs of ~40)": net(
             (16, 16, 16),
             A.Conv2d("c", "input", "o", rng.normal(size=(16, 2, 5, 5)), stride=2, padding=1),
         ),
@@ -161,7 +161,9 @@ def main(argv: list[str] | None = None) -> None:
     ]
     lines += [
         "",
-        "Cost of one synaptic event by projection type (input events into a non-spiking target):",
+        "Marginal cost of one synaptic event by projection type (input events, 10% of "
+        "pixels per timestep, into a non-spiking population; time without input "
+        "subtracted):",
         "",
         "| projection | policy | ns / synaptic event | vs dense |",
         "|---|---|---:|---:|",
