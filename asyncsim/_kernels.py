@@ -46,10 +46,10 @@ NEVER = -(2**62)
 # called for every forward step (or delivered spike), and with NRT every call would
 # incref/decref each array of the NamedTuples it receives (measured: ~0.4 us per call,
 # more than the work itself). Only run_chunk and the rare grow functions allocate.
-_hot = njit(cache=True, nogil=True, _nrt=False)
+_hot = njit(cache=True, nogil=True, _nrt=False)  # type: ignore[call-overload]
 # ... and the per-event ones are inlined (numba IR level) into the event loop, so their
 # NamedTuple arguments (hundreds of scalars once flattened) are never passed at all.
-_inline = njit(cache=True, nogil=True, _nrt=False, inline="always")
+_inline = njit(cache=True, nogil=True, _nrt=False, inline="always")  # type: ignore[call-overload]
 
 # counters kept in SampleState.ctr
 C_T = 0  # next global timestep index

@@ -188,7 +188,7 @@ class _Builder:
         self,
         src: np.ndarray,
         tgt: np.ndarray,
-        length: np.ndarray,
+        length: np.ndarray | np.integer,
         woff: np.ndarray,
         pop: int,
         delay: int,
@@ -210,7 +210,7 @@ def compile_network(net: Network) -> CompiledNetwork:
         raise AsyncsimError(f"expected a Network, got {type(net).__name__}")
     pops = net.populations
     names = [p.name for p in pops]
-    shapes = [tuple(p.shape) for p in pops]
+    shapes = [p.dims for p in pops]
     sizes = np.array([p.size for p in pops], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     n = int(starts[-1])
@@ -270,24 +270,32 @@ def compile_network(net: Network) -> CompiledNetwork:
 
     topo = np.array([index[name] for name in net.topological_order()], dtype=np.int64)
 
-    b = _Builder()
+    builder = _Builder()
     for pr in net.projections:
-        _build_projection(pr, net, b, index, starts, per_pop_internal, n_in)
+        _build_projection(pr, net, builder, index, starts, per_pop_internal, n_in)
 
     if n >= 2**31:
         raise AsyncsimError(f"{n} neurons: asyncsim supports at most 2**31 - 1 per network")
-    fields = (b.src, b.tgt, b.length, b.woff, b.pop, b.delay, b.kind)
-    if b.src:
+    fields = (
+        builder.src,
+        builder.tgt,
+        builder.length,
+        builder.woff,
+        builder.pop,
+        builder.delay,
+        builder.kind,
+    )
+    if builder.src:
         seg_src, seg_tgt, seg_len, seg_w, seg_pop, seg_delay, seg_kind = (
             np.concatenate(f) for f in fields
         )
-        weights = np.concatenate(b.weights)
+        weights = np.concatenate(builder.weights)
     else:
         seg_src, seg_tgt, seg_len, seg_w, seg_pop, seg_delay, seg_kind = (
             np.zeros(0, np.int64) for _ in fields
         )
         weights = np.zeros(0, np.float32)
-    seg_idx = np.concatenate(b.idx) if b.idx else np.zeros(0, np.int32)
+    seg_idx = np.concatenate(builder.idx) if builder.idx else np.zeros(0, np.int32)
     # drop empty segments, then order by (source, immediate before delayed, contiguous
     # before indexed); the sort is stable, so each group keeps projection order
     keep = seg_len > 0
@@ -488,9 +496,9 @@ def _build_conv(
     # weights, layout (ci, ky, position, co_in_group)
     wt = np.empty((c_in, kh, kw, cog))
     wsrc = np.asarray(pr.weight)
-    for ci in range(c_in):
-        gi = ci // cig
-        wt[ci] = wsrc[gi * cog : (gi + 1) * cog, ci - gi * cig][:, :, order].transpose(1, 2, 0)
+    for c in range(c_in):
+        gi = c // cig
+        wt[c] = wsrc[gi * cog : (gi + 1) * cog, c - gi * cig][:, :, order].transpose(1, 2, 0)
     off = b.add_weights(wt)
 
     ci, iy, ix = (

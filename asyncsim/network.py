@@ -89,8 +89,8 @@ def beta_from_tau(tau_mem: ArrayLike, dt: float, method: str = "exact") -> np.nd
     if not np.isfinite(dt) or dt < 0:
         raise AsyncsimError(f"dt = {dt!r} must be a finite number >= 0 (seconds per timestep)")
     if np.isnan(tau).any() or (tau <= 0).any():
-        bad = tau[np.isnan(tau) | (tau <= 0)].flat[0]
-        raise AsyncsimError(f"tau_mem = {float(bad):g} must be > 0; use tau = inf for no leak")
+        bad_tau = float(tau[np.isnan(tau) | (tau <= 0)].flat[0])
+        raise AsyncsimError(f"tau_mem = {bad_tau:g} must be > 0; use tau = inf for no leak")
     if method == "exact":
         return np.exp(-dt / tau)
     if method == "euler":
@@ -269,6 +269,11 @@ class Population:
     def size(self) -> int:
         """Number of neurons."""
         return int(np.prod(self.shape))
+
+    @property
+    def dims(self) -> tuple[int, ...]:
+        """The shape as a tuple (``shape`` is normalised to one at construction)."""
+        return _shape_tuple(self.shape, f"population {self.name!r}")
 
     @property
     def spiking(self) -> bool:
@@ -616,10 +621,10 @@ class Network:
     def source_shape(self, source: str) -> tuple[int, ...]:
         if source == INPUT:
             return tuple(self.input_shape)  # type: ignore[arg-type]
-        return tuple(self.population(source).shape)  # type: ignore[arg-type]
+        return self.population(source).dims
 
     def _check_shapes(self, pr: Projection, names: dict[str, Population]) -> None:
-        src_shape = tuple(self.input_shape) if pr.source == INPUT else tuple(names[pr.source].shape)
+        src_shape = self.source_shape(pr.source)
         tgt = names[pr.target]
         n_src = int(np.prod(src_shape))
         if isinstance(pr, Dense):
@@ -653,7 +658,7 @@ class Network:
                 )
         elif isinstance(pr, Conv2d):
             expect = pr.output_shape(src_shape)
-            if tuple(tgt.shape) != expect:
+            if tgt.dims != expect:
                 raise AsyncsimError(
                     f"{pr.what}: convolution of source shape {src_shape} gives {expect}, "
                     f"but target {pr.target!r} has shape {tgt.shape}"

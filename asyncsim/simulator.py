@@ -351,7 +351,7 @@ class Simulator:
 
     def _result(
         self,
-        out: dict[str, np.ndarray],
+        out: K.Record,
         ctrs: np.ndarray,
         events: list[np.ndarray | None],
         labels: np.ndarray | None,
