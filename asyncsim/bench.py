@@ -28,7 +28,7 @@ import numpy as np
 
 from .compile import compile_network
 from .errors import AsyncsimError
-from .network import Dense, Network, Population
+from .network import Dense, Network, Population, Projection
 from .policies import format_group_size, parse_group_size
 from .simulator import Simulator
 
@@ -47,7 +47,8 @@ def bench_network(sizes: Sequence[int] = DEFAULT_SIZES, seed: int = 0) -> Networ
     """
     rng = np.random.default_rng(seed)
     n_pops = len(sizes) - 1
-    pops, projs = [], []
+    pops: list[Population] = []
+    projs: list[Projection] = []
     src = "input"
     for i, (n_src, n_tgt) in enumerate(itertools.pairwise(sizes)):
         name = "out" if i == n_pops - 1 else f"h{i + 1}"

@@ -972,9 +972,9 @@ def describe(net: Network) -> dict[str, Any]:
             "source": pr.source,
             "target": pr.target,
             "delay": int(getattr(pr, "delay", 0)),
-            "weight_shape": list(np.shape(w)),
+            "weight_shape": list(np.shape(np.asarray(w))),
             "weight": _range(w),
-            "parameters": int(np.size(w)),
+            "parameters": int(np.size(np.asarray(w))),
             "zero_weights": int(np.sum(np.asarray(w) == 0)) if w is not None else 0,
             "dense_synops_per_timestep": dense[pr.name],
         }

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -286,7 +286,7 @@ def sweep(
     return rows
 
 
-def _is_num(v: Any) -> bool:
+def _is_num(v: Any) -> TypeGuard[int | float | np.integer | np.floating]:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
@@ -308,19 +308,20 @@ def aggregate(run_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 continue
             vals = [fr.get(key) for fr in flat]
             if all(_is_num(v) for v in vals):
-                row[key] = float(np.mean(vals))
-            elif all(isinstance(v, list) for v in vals) and all(
-                all(_is_num(x) for x in v) for v in vals
-            ):
+                row[key] = float(np.mean(np.asarray(vals)))
+            elif all(isinstance(v, list) and all(_is_num(x) for x in v) for v in vals):
                 row[key] = np.mean(np.array(vals, dtype=np.float64), axis=0).tolist()
             elif any(_is_num(v) for v in vals):
                 nums = [v for v in vals if _is_num(v)]
-                row[key] = float(np.mean(nums))  # a seed without e.g. an output: skip it
+                # a seed without e.g. an output: skip it
+                row[key] = float(np.mean(np.asarray(nums)))
             else:
                 row[key] = vals[0] if all(v == vals[0] for v in vals) else vals
         for m in HEADLINE:
-            nums = [fr.get(m) for fr in flat if _is_num(fr.get(m))]
-            row[f"{m}_std"] = float(np.std(nums)) if len(nums) > 1 else 0.0 if nums else None
+            m_nums = [v for v in (fr.get(m) for fr in flat) if _is_num(v)]
+            row[f"{m}_std"] = (
+                float(np.std(np.asarray(m_nums))) if len(m_nums) > 1 else 0.0 if m_nums else None
+            )
         row["run"] = "layered" if pol == "layered" else f"{pol} F={f}"
         out.append(row)
     base = next((r for r in out if r["policy"] == "layered"), None)

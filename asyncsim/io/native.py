@@ -159,7 +159,7 @@ def load_h5(path: str | Path) -> Network:
             for key in sorted(f["projections"]):
                 g = f["projections"][key]
                 t = _s(g.attrs["type"])
-                common = dict(
+                common: dict[str, Any] = dict(
                     name=_s(g.attrs["name"]),
                     source=_s(g.attrs["source"]),
                     target=_s(g.attrs["target"]),

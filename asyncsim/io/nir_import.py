@@ -312,11 +312,11 @@ def infer_dt(g: _Graph, prof: Profile) -> tuple[float, str]:
             "seconds; dt = 1e-3 (Norse default)"
         )
     if prof.name == "rockpool":
-        cands = []
+        solved: list[float | None] = []
         for _, t, r in finite:
             for ti, ri in zip(*np.broadcast_arrays(t, r), strict=True):
-                cands.append(_solve_rockpool_dt(float(ti), float(ri)))
-        dt = _consistent([c for c in cands if c is not None])
+                solved.append(_solve_rockpool_dt(float(ti), float(ri)))
+        dt = _consistent([c for c in solved if c is not None])
         if dt is None:
             raise AsyncsimError(
                 "profile 'rockpool': cannot solve dt from r = tau*exp(-dt/tau)/dt consistently "
@@ -324,12 +324,12 @@ def infer_dt(g: _Graph, prof: Profile) -> tuple[float, str]:
             )
         return _round_dt(dt), "solved from Rockpool's r = tau*exp(-dt/tau)/dt"
     if prof.name == "spyx":
-        cands = [
+        spyx_dts = [
             float(ti * (1 - ri))
             for _, t, r in finite
             for ti, ri in zip(*np.broadcast_arrays(t, r), strict=True)
         ]
-        dt = _consistent([c for c in cands if c > 0])
+        dt = _consistent([c for c in spyx_dts if c > 0])
         if dt is None:
             raise AsyncsimError(
                 "profile 'spyx': cannot infer dt from r = beta = 1 - dt/tau; pass dt=..."
@@ -732,11 +732,11 @@ class _Importer:
                     )
             return (w.shape[1],), (w.shape[0],)
         if t == "Scale":
-            s = _arr(name, node, "scale")
-            if s.size > 1:
-                if shp_in is not None and _size(shp_in) == s.size:
+            scale = _arr(name, node, "scale")
+            if scale.size > 1:
+                if shp_in is not None and _size(shp_in) == scale.size:
                     return shp_in, shp_in
-                return s.shape, s.shape
+                return scale.shape, scale.shape
             return (shp_in, shp_in) if shp_in is not None else None
         if t in ("Identity", "Flatten"):
             if shp_in is None:
@@ -846,9 +846,9 @@ class _Importer:
         if t in ("Affine", "Linear"):
             return x.reshape(b, -1) @ _arr(name, node, "weight").T
         if t == "Scale":
-            s = _arr(name, node, "scale")
-            s = s.reshape(shp_in) if s.size > 1 else s.ravel()[0]
-            return x * s
+            scale = _arr(name, node, "scale")
+            scale = scale.reshape(shp_in) if scale.size > 1 else scale.ravel()[0]
+            return x * scale
         if t in ("Conv2d", "Conv1d"):
             nd = 2 if t == "Conv2d" else 1
             p = _conv_params(name, node, nd)
@@ -874,7 +874,7 @@ class _Importer:
             c = shp_in[0]
             val = 1.0 if t == "SumPool2d" else 1.0 / (k[0] * k[1])
             w = np.full((c, 1, *k), val)
-            return _linops.conv2d(x, w, s, (pd[0], pd[0], pd[1], pd[1]), (1, 1), c)
+            return _linops.conv2d(x, w, (s[0], s[1]), (pd[0], pd[0], pd[1], pd[1]), (1, 1), c)
         # Flatten, Identity, Delay: reshape only
         return x.reshape((b, *shp_out))
 
@@ -1430,8 +1430,8 @@ class _Importer:
         gch = gc[:, 0]
         src_shape = _asim_shape(shp_in)
         tgt_pop = pops[tgt]
-        actual_src = self.net_input_shape if src == INPUT else pops[src].shape
-        if tuple(actual_src) != tuple(src_shape) or tuple(tgt_pop.shape) != _asim_shape(shp_out):
+        actual_src = self.net_input_shape if src == INPUT else pops[src].dims
+        if tuple(actual_src) != tuple(src_shape) or tuple(tgt_pop.dims) != _asim_shape(shp_out):
             return None
         node = g.nodes[op]
         if t in ("SumPool2d", "AvgPool2d"):

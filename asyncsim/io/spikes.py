@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -35,7 +35,7 @@ LABEL_KEYS = ("labels", "y", "targets", "label")
 EVENT_FIELDS = ("x", "t")
 
 
-def _is_events(a: Any) -> bool:
+def _is_events(a: Any) -> TypeGuard[np.ndarray]:
     return isinstance(a, np.ndarray) and a.dtype.names is not None
 
 
@@ -70,7 +70,7 @@ def events_to_frames(
         counts shaped ``(samples, timesteps, P, H, W)`` (smallest unsigned int dtype).
         Cost: O(events + samples * timesteps * P * H * W).
     """
-    samples = [events] if _is_events(events) else list(events)  # type: ignore[arg-type]
+    samples: list[np.ndarray] = [events] if _is_events(events) else list(events)
     if not samples:
         raise AsyncsimError("no event samples given")
     for i, ev in enumerate(samples):
@@ -79,7 +79,8 @@ def events_to_frames(
                 f"event sample {i}: expected a structured array with fields x, t (and y, p), "
                 f"got {type(ev).__name__}{'' if not hasattr(ev, 'dtype') else ' ' + str(ev.dtype)}"
             )
-        missing = [f for f in EVENT_FIELDS if f not in ev.dtype.names]
+        names = ev.dtype.names or ()  # never None here: _is_events checked it
+        missing = [f for f in EVENT_FIELDS if f not in names]
         if missing:
             raise AsyncsimError(
                 f"event sample {i}: fields {ev.dtype.names} lack {', '.join(missing)}; "
