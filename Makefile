@@ -27,5 +27,8 @@ lint:
 	$(PYTHON) -m ruff check asyncsim tests benchmarks models
 	$(PYTHON) -m ruff format --check asyncsim tests benchmarks models
 
+# Every benchmark (about 30 minutes on 2 cores); tables in benchmarks/results/.
 bench:
 	$(PYTHON) benchmarks/bench_engine.py
+	$(PYTHON) benchmarks/bench_conv.py
+	$(PYTHON) benchmarks/bench_scaling.py
