@@ -217,12 +217,6 @@ def _randint(rng, n):
     return int(_uniform(rng) * n)
 
 
-def uniform_stream(seed: int, count: int) -> np.ndarray:
-    """``count`` draws of :func:`_uniform` from ``seed`` (used by tests and the reference)."""
-    rng = np.array([seed], dtype=np.uint64)
-    return np.array([_uniform(rng) for _ in range(count)])
-
-
 # --------------------------------------------------------------------------- heap
 @_inline
 def _less(qk, qs, i, j):

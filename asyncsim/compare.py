@@ -39,11 +39,12 @@ from .energy import DEFAULT_PRESET, EnergyPreset, count_operations, dense_synaps
 from .errors import AsyncsimError
 from .export import flatten
 from .network import Network
+from .policies import ASYNC_POLICIES as _ASYNC_POLICIES
 from .policies import Policy, format_group_size, parse_group_size
 from .result import Result, decide
 from .simulator import Simulator
 
-ASYNC_POLICIES = ("fifo", "momentum", "random")
+ASYNC_POLICIES = tuple(p.label for p in _ASYNC_POLICIES)  # ("fifo", "momentum", "random")
 DEFAULT_SEEDS = (0, 1, 2)
 
 HEADLINE = (

@@ -112,10 +112,6 @@ class CompiledNetwork:
         return int(self.arrays.n_in)
 
     @property
-    def output_index(self) -> int:
-        return int(self.arrays.out_pop)
-
-    @property
     def n_synapses(self) -> int:
         """Nonzero synapses, a shared convolution weight counted once per use."""
         return int(self.arrays.seg_nnz.sum())
