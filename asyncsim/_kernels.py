@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .compile import (
     F_DRIVEN,
@@ -274,16 +275,45 @@ def _heap_push(qk, qs, qsrc, qval, n, key, seq, src, val):
 
 @_inline
 def _heap_pop(qk, qs, qsrc, qval, n):
-    """Remove the smallest (key, seq) entry of a heap of size n; O(log n)."""
+    """Remove the smallest (key, seq) entry of a heap of size n; O(log n).
+
+    Bottom-up (Wegener): the hole left at the root descends to a leaf along the smaller
+    children (one comparison per level, computed without a branch), then the last entry
+    rises from there, which is rarely more than a level. Entries are distinct in (key,
+    seq), so every valid heap pops the same sequence as the textbook sift-down."""
     src = qsrc[0]
     val = qval[0]
     last = n - 1
     if last > 0:
-        qk[0] = qk[last]
-        qs[0] = qs[last]
-        qsrc[0] = qsrc[last]
-        qval[0] = qval[last]
-        _sift_down(qk, qs, qsrc, qval, 0, last)
+        i = 0
+        while True:
+            m = 2 * i + 1
+            if m >= last:
+                break
+            r = m + 1
+            if r < last:
+                m += int(qk[r] < qk[m]) | int(qk[r] == qk[m] and qs[r] < qs[m])
+            qk[i] = qk[m]
+            qs[i] = qs[m]
+            qsrc[i] = qsrc[m]
+            qval[i] = qval[m]
+            i = m
+        key = qk[last]
+        sq = qs[last]
+        while i > 0:
+            parent = (i - 1) >> 1
+            if key < qk[parent] or (key == qk[parent] and sq < qs[parent]):
+                qk[i] = qk[parent]
+                qs[i] = qs[parent]
+                qsrc[i] = qsrc[parent]
+                qval[i] = qval[parent]
+                i = parent
+            else:
+                break
+        qk[i] = key
+        qs[i] = sq
+        qsrc[i] = qsrc[last]
+        qval[i] = qval[last]
     return src, val
 
 
@@ -591,9 +621,9 @@ def _deliver_dense_run(net, st, sc, i, run, p, stepid, row, reactivity):
 @_inline
 def _deliver_one_and_fire(net, st, sc, s, val, p, t, row, upd_row, reactivity):
     """The only delivery of a forward step, from a dense source into population p: add,
-    and evaluate in the same pass. Each block of 64 neurons is added while counting
-    threshold crossings; only blocks with a crossing are re-read to fire them (ascending
-    neuron order, as a scan would). Equivalent to _deliver + _evaluate when nothing else
+    and evaluate in the same pass. Each block of 64 neurons is added while collecting a
+    bit mask of threshold crossings, which are then fired in ascending neuron order (as a
+    scan would). Equivalent to _deliver + _evaluate when nothing else
     was delivered in the step. Returns synaptic operations."""
     g = net.src_ptr[s]
     w = net.weights
@@ -612,16 +642,27 @@ def _deliver_one_and_fire(net, st, sc, s, val, p, t, row, upd_row, reactivity):
         lo = np.uint64(a + b0)
         wlo = np.uint64(w0 + b0)
         m = np.uint64(min(64, ln - b0))
-        hits = 0
+        mask = np.uint64(0)
         for k in range(m):
             x = v[lo + k] + val * w[wlo + k]
             v[lo + k] = x
-            hits += x > th[lo + k]
-        if hits:
-            for k in range(m):
-                if v[lo + k] > th[lo + k]:
-                    _fire(net, st, sc, a + b0 + int(k), t, True)
+            mask |= np.uint64(x > th[lo + k]) << k
+        _fire_mask(net, st, sc, a + b0, mask, t, True)
     return nnz
+
+
+@_inline
+def _fire_mask(net, st, sc, base, mask, t, asynchronous):
+    """Fire neurons ``base + k`` for every set bit k of ``mask``, in ascending order.
+
+    The masks are built by vectorised passes (one bit per neuron of a block of 64:
+    ``mask |= (v > theta) << k``), so the rare crossings are found without re-reading
+    the block; firing a neuron changes only its own state, so the other bits stay
+    valid."""
+    while mask:
+        k = trailing_zeros(mask)
+        mask &= mask - np.uint64(1)
+        _fire(net, st, sc, base + int(k), t, asynchronous)
 
 
 # --------------------------------------------------------------------------- spikes
@@ -709,8 +750,8 @@ def _evaluate(net, st, sc, t, stepid, upd_row):
 @_inline
 def _scan_box(net, st, sc, p, lo, hi, t, stepid, upd_row):
     """Evaluate the neurons of [lo, hi) stamped in ``tmark`` for this step, in blocks:
-    vectorised counts of touched non-refractory neurons (updates) and of crossings; only
-    blocks with a crossing are re-read to fire. Touched neurons are stamped in ``mark``
+    vectorised counts of touched non-refractory neurons (updates) and a bit mask of
+    crossings, fired in ascending order. Touched neurons are stamped in ``mark``
     so indexed runs of the same step do not evaluate them again."""
     v = st.v
     th = net.theta_cmp
@@ -719,38 +760,32 @@ def _scan_box(net, st, sc, p, lo, hi, t, stepid, upd_row):
     for base in range(lo, hi, 64):
         b0 = np.uint64(base)
         m = np.uint64(min(64, hi - base))
-        hits = 0
+        mask = np.uint64(0)
         upd = 0
         for k in range(m):
             touched = tm[b0 + k] == stepid
-            hits += touched and v[b0 + k] > th[b0 + k]
+            mask |= np.uint64(touched and v[b0 + k] > th[b0 + k]) << k
             upd += touched and v[b0 + k] > -np.inf
             if touched:
                 mark[b0 + k] = stepid
         upd_row[p] += upd
-        if hits:
-            for k in range(m):
-                if tm[b0 + k] == stepid and v[b0 + k] > th[b0 + k]:
-                    _fire(net, st, sc, base + int(k), t, True)
+        _fire_mask(net, st, sc, base, mask, t, True)
 
 
 @_inline
 def _scan(net, st, sc, a, b, t, asynchronous):
-    """Fire every neuron of [a, b) above threshold, in blocks: a vectorised count finds
-    the (rare) blocks with a crossing. Refractory neurons hold v = -inf, so they never
+    """Fire every neuron of [a, b) above threshold, in ascending order: a vectorised pass
+    per block of 64 builds a bit mask of the (rare) crossings. Refractory neurons hold v = -inf, so they never
     count."""
-    vv = st.v[a:b]
-    tt = net.theta_cmp[a:b]
-    n = b - a
-    for base in range(0, n, 64):
-        end = min(base + 64, n)
-        hits = 0
-        for k in range(base, end):
-            hits += vv[k] > tt[k]
-        if hits:
-            for k in range(base, end):
-                if vv[k] > tt[k]:
-                    _fire(net, st, sc, a + k, t, asynchronous)
+    v = st.v
+    th = net.theta_cmp
+    for base in range(a, b, 64):
+        b0 = np.uint64(base)
+        m = np.uint64(min(64, b - base))
+        mask = np.uint64(0)
+        for k in range(m):
+            mask |= np.uint64(v[b0 + k] > th[b0 + k]) << k
+        _fire_mask(net, st, sc, base, mask, t, asynchronous)
 
 
 @_inline
@@ -764,6 +799,16 @@ def _timestep_start(net, st, t, stepid):
         rd = (fl & F_RDELAY) != 0
         sub = (fl & F_SUB) != 0
         hs = (fl & F_SYN) != 0
+        if not rd and not hs:
+            # plain LIF: v = beta * v + bias, vectorised (same operations and order)
+            lo = np.uint64(net.pop_start[p])
+            beta = net.beta
+            bias = net.bias
+            for k in range(np.uint64(net.pop_start[p + 1] - net.pop_start[p])):
+                v[lo + k] = beta[lo + k] * v[lo + k] + bias[lo + k]
+            if fl & F_DRIVEN:
+                st.pop_full[p] = stepid
+            continue
         for j in range(net.pop_start[p], net.pop_start[p + 1]):
             vj = v[j]
             fired = rd and st.spike_ts[j] == t - 1
@@ -1045,7 +1090,16 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                 _inject_delayed(net, st, sc, t, stepid)
             x = frames[ti]
             nb = 0
-            for c in range(n_in):
+            if not queued_input and prm.input_dropout <= 0.0:
+                # branch-free compaction of the nonzero channels (in channel order)
+                bsrc = sc.bsrc
+                bval = sc.bval
+                for c in range(n_in):
+                    xc = x[c]
+                    bsrc[nb] = c
+                    bval[nb] = xc
+                    nb += xc != 0.0
+            for c in range(n_in if (queued_input or prm.input_dropout > 0.0) else 0):
                 xc = x[c]
                 if xc == 0.0:
                     continue
