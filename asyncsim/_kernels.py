@@ -775,8 +775,8 @@ def _scan_box(net, st, sc, p, lo, hi, t, stepid, upd_row):
 @_inline
 def _scan(net, st, sc, a, b, t, asynchronous):
     """Fire every neuron of [a, b) above threshold, in ascending order: a vectorised pass
-    per block of 64 builds a bit mask of the (rare) crossings. Refractory neurons hold v = -inf, so they never
-    count."""
+    per block of 64 builds a bit mask of the (rare) crossings. Refractory neurons hold
+    v = -inf, so they never count."""
     v = st.v
     th = net.theta_cmp
     for base in range(a, b, 64):
