@@ -643,10 +643,16 @@ def _deliver_one_and_fire(net, st, sc, s, val, p, t, row, upd_row, reactivity):
         wlo = np.uint64(w0 + b0)
         m = np.uint64(min(64, ln - b0))
         mask = np.uint64(0)
-        for k in range(m):
-            x = v[lo + k] + val * w[wlo + k]
-            v[lo + k] = x
-            mask |= np.uint64(x > th[lo + k]) << k
+        if val == 1.0:  # a single spike: 1.0 * w is w, so skip the products
+            for k in range(m):
+                x = v[lo + k] + w[wlo + k]
+                v[lo + k] = x
+                mask |= np.uint64(x > th[lo + k]) << k
+        else:
+            for k in range(m):
+                x = v[lo + k] + val * w[wlo + k]
+                v[lo + k] = x
+                mask |= np.uint64(x > th[lo + k]) << k
         _fire_mask(net, st, sc, a + b0, mask, t, True)
     return nnz
 
@@ -1091,14 +1097,20 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
             x = frames[ti]
             nb = 0
             if not queued_input and prm.input_dropout <= 0.0:
-                # branch-free compaction of the nonzero channels (in channel order)
+                # nonzero channels in channel order: a vectorised bit mask per block of 64
                 bsrc = sc.bsrc
                 bval = sc.bval
-                for c in range(n_in):
-                    xc = x[c]
-                    bsrc[nb] = c
-                    bval[nb] = xc
-                    nb += xc != 0.0
+                for base in range(0, n_in, 64):
+                    b0 = np.uint64(base)
+                    mask = np.uint64(0)
+                    for k in range(np.uint64(min(64, n_in - base))):
+                        mask |= np.uint64(x[b0 + k] != 0.0) << k
+                    while mask:
+                        c = base + int(trailing_zeros(mask))
+                        mask &= mask - np.uint64(1)
+                        bsrc[nb] = c
+                        bval[nb] = x[c]
+                        nb += 1
             for c in range(n_in if (queued_input or prm.input_dropout > 0.0) else 0):
                 xc = x[c]
                 if xc == 0.0:
@@ -1172,6 +1184,7 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                 upd_row[p] += net.pop_start[p + 1] - net.pop_start[p]
                 _scan(net, st, sc, net.pop_start[p], net.pop_start[p + 1], t, False)
             else:
+                evaluated = False
                 if step > 1:
                     ng = min(prm.group_size, qn)
                     if ng == 1:
@@ -1185,6 +1198,7 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                             synops_ts += _deliver_one_and_fire(
                                 net, st, sc, s, val, p, t, row, upd_row, prm.reactivity
                             )
+                            evaluated = True
                         else:
                             synops_ts += _deliver(
                                 net, st, sc, s, val, t, stepid, row, True, prm.reactivity
@@ -1201,14 +1215,18 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                         synops_ts += _deliver_list(
                             net, st, sc, ng, t, stepid, in_row, syn_row, True, prm.reactivity
                         )
-                _evaluate(net, st, sc, t, stepid, upd_row)
+                if not evaluated:
+                    _evaluate(net, st, sc, t, stepid, upd_row)
 
             # ---- emit this step's spikes in order of global logical id
             nnew = sc.k[K_NEW]
             if nnew > 0:
-                for i in range(nnew):
-                    sc.keys[i] = net.lid[sc.newspk[i]]
-                _sort_by_key(sc.keys, sc.order, nnew)
+                if nnew == 1:
+                    sc.order[0] = 0
+                else:
+                    for i in range(nnew):
+                        sc.keys[i] = net.lid[sc.newspk[i]]
+                    _sort_by_key(sc.keys, sc.order, nnew)
                 n_out_step = 0
                 correct_step = False
                 for oi in range(nnew):
