@@ -638,16 +638,20 @@ def _deliver_one_and_fire(net, st, sc, s, val, p, t, row, upd_row, reactivity):
     upd_row[p] += ln - sc.nref_pop[p]  # refractory neurons (v = -inf) ignore the current
     if reactivity:
         sc.pop_recv[p] += 1
+    # a single spike (1.0 * w is w) into a population with one threshold: no products,
+    # no per-neuron threshold loads
+    tu = net.pop_theta[p]
+    fast = val == 1.0 and tu == tu
     for b0 in range(0, ln, 64):
         lo = np.uint64(a + b0)
         wlo = np.uint64(w0 + b0)
         m = np.uint64(min(64, ln - b0))
         mask = np.uint64(0)
-        if val == 1.0:  # a single spike: 1.0 * w is w, so skip the products
+        if fast:
             for k in range(m):
                 x = v[lo + k] + w[wlo + k]
                 v[lo + k] = x
-                mask |= np.uint64(x > th[lo + k]) << k
+                mask |= np.uint64(x > tu) << k
         else:
             for k in range(m):
                 x = v[lo + k] + val * w[wlo + k]
@@ -785,12 +789,17 @@ def _scan(net, st, sc, a, b, t, asynchronous):
     v = -inf, so they never count."""
     v = st.v
     th = net.theta_cmp
+    tu = net.pop_theta[net.pop_of[a]] if b > a else 0.0
     for base in range(a, b, 64):
         b0 = np.uint64(base)
         m = np.uint64(min(64, b - base))
         mask = np.uint64(0)
-        for k in range(m):
-            mask |= np.uint64(v[b0 + k] > th[b0 + k]) << k
+        if tu == tu:  # one threshold for the population
+            for k in range(m):
+                mask |= np.uint64(v[b0 + k] > tu) << k
+        else:
+            for k in range(m):
+                mask |= np.uint64(v[b0 + k] > th[b0 + k]) << k
         _fire_mask(net, st, sc, base, mask, t, asynchronous)
 
 

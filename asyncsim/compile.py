@@ -23,6 +23,7 @@ Compilation is O(synapses) numpy work, done once per network.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -78,6 +79,7 @@ class NetArrays(NamedTuple):
     max_src_segs: int  # most segments of any source (bounds the touched list per spike)
     src_dense_pop: np.ndarray  # i8[S] target population if the source is "dense" (one
     # whole-population segment, no delayed synapses, no synaptic state), else -1
+    pop_theta: np.ndarray  # f8[P] theta_cmp shared by all neurons of p, or NaN if it varies
 
 
 @dataclass
@@ -345,6 +347,13 @@ def compile_network(net: Network) -> CompiledNetwork:
         weights=np.ascontiguousarray(weights, dtype=np.float32),
         max_src_segs=int(counts.max()) if counts.size else 0,
         src_dense_pop=_dense_sources(src_ptr, imm_contig, seg_len, seg_pop, starts, flags),
+        pop_theta=np.array(
+            [
+                theta_cmp[a] if b > a and np.all(theta_cmp[a:b] == theta_cmp[a]) else np.nan
+                for a, b in itertools.pairwise(starts.tolist())
+            ],
+            dtype=np.float64,
+        ),
     )
     return CompiledNetwork(
         network=net,
