@@ -966,6 +966,107 @@ def _compact(q, head, qn):
         q.val[i] = q.val[head + i]
 
 
+@_inline
+def _emit(
+    net,
+    prm,
+    st,
+    sc,
+    q,
+    ev,
+    rec,
+    ti,
+    t,
+    step,
+    label,
+    layered,
+    head,
+    qn,
+    seq,
+    nev,
+    spikes_ts,
+    synops_ts,
+    first_out_step,
+    peak,
+):
+    """Account for and queue the spikes of forward step ``step`` (``sc.k[K_NEW] > 0``) in
+    order of global logical id: counts, event log, output spikes and latencies, and (not
+    layered) one queue entry per spike of a neuron with targets. Returns the updated
+    ``(qn, seq, nev, spikes_ts, first_out_step, peak)``."""
+    nnew = sc.k[K_NEW]
+    n_in = net.n_in
+    out_pop = net.out_pop
+    out_a = net.pop_start[out_pop]
+    policy = prm.policy
+    record = prm.record_events
+    ctr = st.ctr
+    if nnew == 1:
+        sc.order[0] = 0
+    else:
+        for i in range(nnew):
+            sc.keys[i] = net.lid[sc.newspk[i]]
+        _sort_by_key(sc.keys, sc.order, nnew)
+    n_out_step = 0
+    correct_step = False
+    for oi in range(nnew):
+        i = sc.order[oi]
+        j = sc.newspk[i]
+        cnt = sc.ncount[i]
+        p = net.pop_of[j]
+        rec.spikes[ti, p] += cnt
+        spikes_ts += cnt
+        if prm.reactivity:
+            rec.react[p] += (st.recv[j] + sc.pop_recv[p]) * cnt
+        if record:
+            ev[nev, 0] = t
+            ev[nev, 1] = step
+            ev[nev, 2] = j
+            ev[nev, 3] = cnt
+            nev += 1
+        if p == out_pop:
+            k = j - out_a
+            rec.out_spikes[ti, k] += cnt
+            st.out_cum[k] += cnt
+            n_out_step += cnt
+            if k == label:
+                correct_step = True
+        if not layered:
+            s = n_in + j
+            if prm.queue_sinks or net.src_ptr[s + 1] > net.src_ptr[s]:
+                key = 0.0
+                if policy == P_MOMENTUM:
+                    key = -sc.vspk[i]
+                    if prm.jitter > 0.0:
+                        key -= prm.jitter * _uniform(st.rng)
+                _push(q, head, qn, policy, key, seq, s, float(cnt))
+                seq += 1
+                qn += 1
+    peak = max(peak, qn)
+    if layered:
+        peak = max(peak, nnew)
+    if n_out_step > 0:
+        if first_out_step < 0:
+            first_out_step = step
+            rec.lat_first[ti, 0] = spikes_ts
+            rec.lat_first[ti, 1] = step
+            rec.lat_first[ti, 2] = synops_ts
+        if correct_step and rec.lat_correct[ti, 0] < 0:
+            rec.lat_correct[ti, 0] = spikes_ts
+            rec.lat_correct[ti, 1] = step
+            rec.lat_correct[ti, 2] = synops_ts
+        _sample_points(
+            ctr,
+            st.out_cum,
+            label,
+            t,
+            ctr[C_SPK] + spikes_ts,
+            ctr[C_STEPS] + step,
+            ctr[C_SYN] + synops_ts,
+            correct_step,
+        )
+    return qn, seq, nev, spikes_ts, first_out_step, peak
+
+
 # --------------------------------------------------------------------------- main loop
 DONE = 0
 NEED_ROOM = 1
@@ -1024,6 +1125,108 @@ def run_chunk(net, prm, frames, label, st, q, ev, rec):
         if ctr[C_NEED_EV] > ev.shape[0]:
             ev = _grow_ev(ev, ctr[C_NEED_EV])
     return q, ev
+
+
+@_hot
+def _run_f1(net, prm, label, st, q, ev, rec, sc, ti, t):
+    """Forward steps 2, 3, ... of timestep ``t`` under an asynchronous policy with F = 1:
+    pop one entry, deliver it (add and threshold test fused for a dense row), emit.
+
+    The same steps as the general loop of :func:`_advance`, in a separate function with
+    far fewer live values, so the per-step bookkeeping stays in registers (measured: most
+    of an F = 1 step's cost is bookkeeping, not synaptic work). State comes from and goes
+    back to ``st.ctr`` (resume slots). Returns 1 when the timestep ended, 0 when a buffer
+    may be too small for the next step (the caller's safe point grows it and continues).
+    """
+    ctr = st.ctr
+    n = net.n_neurons
+    n_in = net.n_in
+    policy = prm.policy
+    record = prm.record_events
+    qn = ctr[C_QN]
+    head = ctr[C_QHEAD]
+    seq = ctr[C_SEQ]
+    stepid = ctr[C_STEPID]
+    nev = ctr[C_NEV]
+    step = ctr[C_RSTEP]
+    first_out_step = ctr[C_RFIRST]
+    spikes_ts = ctr[C_RSPK]
+    synops_ts = ctr[C_RSYN]
+    peak = ctr[C_RPEAK]
+    syn_row = rec.synops[ti]
+    in_row = rec.input_synops[ti]
+    upd_row = rec.updates[ti]
+    ended = 0
+    while True:
+        if prm.stop_kind == STOP_OUTPUT and first_out_step >= 0:
+            if step - first_out_step >= prm.stop_value:
+                ended = 1
+                break
+        if prm.stop_kind == STOP_STEPS and step >= prm.stop_value:
+            ended = 1
+            break
+        if qn == 0:
+            ended = 1
+            break
+        # room for this step (the test of _advance's safe point, with one pop)
+        if head > 0 and head + qn + n > q.key.shape[0]:
+            _compact(q, head, qn)
+            head = 0
+        if (
+            net.max_src_segs > sc.ts_start.shape[0]
+            or head + qn + n > q.key.shape[0]
+            or (record and nev + n > ev.shape[0])
+        ):
+            break
+        stepid += 1
+        sc.k[K_TOUCH] = 0
+        step += 1
+        sc.k[K_NEW] = 0
+        s, val, head = _pop(q, head, qn, policy, st.rng)
+        qn -= 1
+        row = in_row if s < n_in else syn_row
+        p = net.src_dense_pop[s]
+        if p >= 0:
+            synops_ts += _deliver_one_and_fire(
+                net, st, sc, s, val, p, t, row, upd_row, prm.reactivity
+            )
+        else:
+            synops_ts += _deliver(net, st, sc, s, val, t, stepid, row, True, prm.reactivity)
+            _evaluate(net, st, sc, t, stepid, upd_row)
+        if sc.k[K_NEW] > 0:
+            qn, seq, nev, spikes_ts, first_out_step, peak = _emit(
+                net,
+                prm,
+                st,
+                sc,
+                q,
+                ev,
+                rec,
+                ti,
+                t,
+                step,
+                label,
+                False,
+                head,
+                qn,
+                seq,
+                nev,
+                spikes_ts,
+                synops_ts,
+                first_out_step,
+                peak,
+            )
+    ctr[C_QN] = qn
+    ctr[C_QHEAD] = head
+    ctr[C_SEQ] = seq
+    ctr[C_STEPID] = stepid
+    ctr[C_NEV] = nev
+    ctr[C_RSTEP] = step
+    ctr[C_RFIRST] = first_out_step
+    ctr[C_RSPK] = spikes_ts
+    ctr[C_RSYN] = synops_ts
+    ctr[C_RPEAK] = peak
+    return ended
 
 
 @_hot
@@ -1153,6 +1356,32 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
 
         # ---- 3. forward steps
         while True:
+            if step > 0 and not layered and prm.group_size == 1:
+                # F = 1: the steps run in _run_f1 until the timestep ends or a buffer
+                # may need to grow (then the safe point below handles it)
+                ctr[C_QN] = qn
+                ctr[C_QHEAD] = head
+                ctr[C_SEQ] = seq
+                ctr[C_STEPID] = stepid
+                ctr[C_NEV] = nev
+                ctr[C_RSTEP] = step
+                ctr[C_RFIRST] = first_out_step
+                ctr[C_RSPK] = spikes_ts
+                ctr[C_RSYN] = synops_ts
+                ctr[C_RPEAK] = peak
+                ended = _run_f1(net, prm, label, st, q, ev, rec, sc, ti, t)
+                qn = ctr[C_QN]
+                head = ctr[C_QHEAD]
+                seq = ctr[C_SEQ]
+                stepid = ctr[C_STEPID]
+                nev = ctr[C_NEV]
+                step = ctr[C_RSTEP]
+                first_out_step = ctr[C_RFIRST]
+                spikes_ts = ctr[C_RSPK]
+                synops_ts = ctr[C_RSYN]
+                peak = ctr[C_RPEAK]
+                if ended:
+                    break
             if step > 0:
                 # ---- safe point before forward step step + 1
                 need_t = 0
@@ -1230,70 +1459,28 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
             # ---- emit this step's spikes in order of global logical id
             nnew = sc.k[K_NEW]
             if nnew > 0:
-                if nnew == 1:
-                    sc.order[0] = 0
-                else:
-                    for i in range(nnew):
-                        sc.keys[i] = net.lid[sc.newspk[i]]
-                    _sort_by_key(sc.keys, sc.order, nnew)
-                n_out_step = 0
-                correct_step = False
-                for oi in range(nnew):
-                    i = sc.order[oi]
-                    j = sc.newspk[i]
-                    cnt = sc.ncount[i]
-                    p = net.pop_of[j]
-                    rec.spikes[ti, p] += cnt
-                    spikes_ts += cnt
-                    if prm.reactivity:
-                        rec.react[p] += (st.recv[j] + sc.pop_recv[p]) * cnt
-                    if record:
-                        ev[nev, 0] = t
-                        ev[nev, 1] = step
-                        ev[nev, 2] = j
-                        ev[nev, 3] = cnt
-                        nev += 1
-                    if p == out_pop:
-                        k = j - out_a
-                        rec.out_spikes[ti, k] += cnt
-                        st.out_cum[k] += cnt
-                        n_out_step += cnt
-                        if k == label:
-                            correct_step = True
-                    if not layered:
-                        s = n_in + j
-                        if prm.queue_sinks or net.src_ptr[s + 1] > net.src_ptr[s]:
-                            key = 0.0
-                            if policy == P_MOMENTUM:
-                                key = -sc.vspk[i]
-                                if prm.jitter > 0.0:
-                                    key -= prm.jitter * _uniform(st.rng)
-                            _push(q, head, qn, policy, key, seq, s, float(cnt))
-                            seq += 1
-                            qn += 1
-                peak = max(peak, qn)
-                if layered:
-                    peak = max(peak, nnew)
-                if n_out_step > 0:
-                    if first_out_step < 0:
-                        first_out_step = step
-                        rec.lat_first[ti, 0] = spikes_ts
-                        rec.lat_first[ti, 1] = step
-                        rec.lat_first[ti, 2] = synops_ts
-                    if correct_step and rec.lat_correct[ti, 0] < 0:
-                        rec.lat_correct[ti, 0] = spikes_ts
-                        rec.lat_correct[ti, 1] = step
-                        rec.lat_correct[ti, 2] = synops_ts
-                    _sample_points(
-                        ctr,
-                        st.out_cum,
-                        label,
-                        t,
-                        ctr[C_SPK] + spikes_ts,
-                        ctr[C_STEPS] + step,
-                        ctr[C_SYN] + synops_ts,
-                        correct_step,
-                    )
+                qn, seq, nev, spikes_ts, first_out_step, peak = _emit(
+                    net,
+                    prm,
+                    st,
+                    sc,
+                    q,
+                    ev,
+                    rec,
+                    ti,
+                    t,
+                    step,
+                    label,
+                    layered,
+                    head,
+                    qn,
+                    seq,
+                    nev,
+                    spikes_ts,
+                    synops_ts,
+                    first_out_step,
+                    peak,
+                )
                 if layered:
                     # deliver this population's spikes (in id order) before the next one
                     # evaluates; dense rows into one population are fused
