@@ -214,8 +214,10 @@ def _uniform(rng):
 
 @_inline
 def _randint(rng, n):
-    """Uniform integer in [0, n)."""
-    return int(_uniform(rng) * n)
+    """Uniform integer in [0, n) for n < 2**32: the high 32 bits of a draw, scaled by an
+    integer multiply (Lemire 2019; bias below n / 2**32). Cheaper on the critical path of
+    a random pick than a float draw."""
+    return int(((_next_u64(rng) >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
 
 
 # --------------------------------------------------------------------------- heap
