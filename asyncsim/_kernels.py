@@ -215,8 +215,10 @@ def _uniform(rng):
 @_inline
 def _randint(rng, n):
     """Uniform integer in [0, n) for n < 2**32: the high 32 bits of a draw, scaled by an
-    integer multiply (Lemire 2019; bias below n / 2**32). Cheaper on the critical path of
-    a random pick than a float draw."""
+    integer multiply (Lemire 2019; bias below n / 2**32). Both this and ``int(u * n)``
+    for the 53-bit float ``u`` of the same draw are floor(n * x / 2**64) up to truncation,
+    so they pick the same index except with probability below n / 2**32; this one keeps
+    the float conversion off the critical path of every random pick."""
     return int(((_next_u64(rng) >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
 
 
