@@ -302,22 +302,8 @@ def _heap_pop(qk, qs, qsrc, qval, n):
             qsrc[i] = qsrc[m]
             qval[i] = qval[m]
             i = m
-        key = qk[last]
-        sq = qs[last]
-        while i > 0:
-            parent = (i - 1) >> 1
-            if key < qk[parent] or (key == qk[parent] and sq < qs[parent]):
-                qk[i] = qk[parent]
-                qs[i] = qs[parent]
-                qsrc[i] = qsrc[parent]
-                qval[i] = qval[parent]
-                i = parent
-            else:
-                break
-        qk[i] = key
-        qs[i] = sq
-        qsrc[i] = qsrc[last]
-        qval[i] = qval[last]
+        # the last entry rises from the hole at i: a push into the heap prefix [0, i)
+        _heap_push(qk, qs, qsrc, qval, i, qk[last], qs[last], qsrc[last], qval[last])
     return src, val
 
 
@@ -971,32 +957,14 @@ def _compact(q, head, qn):
 
 
 @_inline
-def _emit(
-    net,
-    prm,
-    st,
-    sc,
-    q,
-    ev,
-    rec,
-    ti,
-    t,
-    step,
-    label,
-    layered,
-    head,
-    qn,
-    seq,
-    nev,
-    spikes_ts,
-    synops_ts,
-    first_out_step,
-    peak,
-):
+def _emit(net, prm, st, sc, q, ev, rec, ti, step, label, head, synops_ts, state):
     """Account for and queue the spikes of forward step ``step`` (``sc.k[K_NEW] > 0``) in
     order of global logical id: counts, event log, output spikes and latencies, and (not
     layered) one queue entry per spike of a neuron with targets. Returns the updated
-    ``(qn, seq, nev, spikes_ts, first_out_step, peak)``."""
+    ``state = (qn, seq, nev, spikes_ts, first_out_step, peak)``."""
+    qn, seq, nev, spikes_ts, first_out_step, peak = state
+    t = st.ctr[C_T]
+    layered = prm.policy == P_LAYERED
     nnew = sc.k[K_NEW]
     n_in = net.n_in
     out_pop = net.out_pop
@@ -1131,6 +1099,54 @@ def run_chunk(net, prm, frames, label, st, q, ev, rec):
     return q, ev
 
 
+@_inline
+def _deliver_popped(net, prm, st, sc, q, head, qn, t, stepid, in_row, syn_row, upd_row):
+    """Pop the next entry and deliver it as the step's only delivery. A dense row into
+    one population is added and evaluated in one pass (nothing else can touch a neuron in
+    this step); anything else goes through :func:`_deliver` and the caller evaluates.
+    Returns ``(head, synaptic ops, evaluated)``."""
+    s, val, head = _pop(q, head, qn, prm.policy, st.rng)
+    row = in_row if s < net.n_in else syn_row
+    p = net.src_dense_pop[s]
+    if p >= 0:
+        ops = _deliver_one_and_fire(net, st, sc, s, val, p, t, row, upd_row, prm.reactivity)
+        return head, ops, True
+    ops = _deliver(net, st, sc, s, val, t, stepid, row, True, prm.reactivity)
+    return head, ops, False
+
+
+@_inline
+def _save_steps(ctr, qn, head, seq, stepid, nev, step, first_out_step, spikes_ts, synops_ts, peak):
+    """Store the event loop's step state in its resume slots of ``ctr``."""
+    ctr[C_QN] = qn
+    ctr[C_QHEAD] = head
+    ctr[C_SEQ] = seq
+    ctr[C_STEPID] = stepid
+    ctr[C_NEV] = nev
+    ctr[C_RSTEP] = step
+    ctr[C_RFIRST] = first_out_step
+    ctr[C_RSPK] = spikes_ts
+    ctr[C_RSYN] = synops_ts
+    ctr[C_RPEAK] = peak
+
+
+@_inline
+def _load_steps(ctr):
+    """The step state saved by :func:`_save_steps`."""
+    return (
+        ctr[C_QN],
+        ctr[C_QHEAD],
+        ctr[C_SEQ],
+        ctr[C_STEPID],
+        ctr[C_NEV],
+        ctr[C_RSTEP],
+        ctr[C_RFIRST],
+        ctr[C_RSPK],
+        ctr[C_RSYN],
+        ctr[C_RPEAK],
+    )
+
+
 @_hot
 def _run_f1(net, prm, label, st, q, ev, rec, sc, ti, t):
     """Forward steps 2, 3, ... of timestep ``t`` under an asynchronous policy with F = 1:
@@ -1144,19 +1160,8 @@ def _run_f1(net, prm, label, st, q, ev, rec, sc, ti, t):
     """
     ctr = st.ctr
     n = net.n_neurons
-    n_in = net.n_in
-    policy = prm.policy
     record = prm.record_events
-    qn = ctr[C_QN]
-    head = ctr[C_QHEAD]
-    seq = ctr[C_SEQ]
-    stepid = ctr[C_STEPID]
-    nev = ctr[C_NEV]
-    step = ctr[C_RSTEP]
-    first_out_step = ctr[C_RFIRST]
-    spikes_ts = ctr[C_RSPK]
-    synops_ts = ctr[C_RSYN]
-    peak = ctr[C_RPEAK]
+    qn, head, seq, stepid, nev, step, first_out_step, spikes_ts, synops_ts, peak = _load_steps(ctr)
     syn_row = rec.synops[ti]
     in_row = rec.input_synops[ti]
     upd_row = rec.updates[ti]
@@ -1186,50 +1191,19 @@ def _run_f1(net, prm, label, st, q, ev, rec, sc, ti, t):
         sc.k[K_TOUCH] = 0
         step += 1
         sc.k[K_NEW] = 0
-        s, val, head = _pop(q, head, qn, policy, st.rng)
+        head, ops, evaluated = _deliver_popped(
+            net, prm, st, sc, q, head, qn, t, stepid, in_row, syn_row, upd_row
+        )
         qn -= 1
-        row = in_row if s < n_in else syn_row
-        p = net.src_dense_pop[s]
-        if p >= 0:
-            synops_ts += _deliver_one_and_fire(
-                net, st, sc, s, val, p, t, row, upd_row, prm.reactivity
-            )
-        else:
-            synops_ts += _deliver(net, st, sc, s, val, t, stepid, row, True, prm.reactivity)
+        synops_ts += ops
+        if not evaluated:
             _evaluate(net, st, sc, t, stepid, upd_row)
         if sc.k[K_NEW] > 0:
+            state = (qn, seq, nev, spikes_ts, first_out_step, peak)
             qn, seq, nev, spikes_ts, first_out_step, peak = _emit(
-                net,
-                prm,
-                st,
-                sc,
-                q,
-                ev,
-                rec,
-                ti,
-                t,
-                step,
-                label,
-                False,
-                head,
-                qn,
-                seq,
-                nev,
-                spikes_ts,
-                synops_ts,
-                first_out_step,
-                peak,
+                net, prm, st, sc, q, ev, rec, ti, step, label, head, synops_ts, state
             )
-    ctr[C_QN] = qn
-    ctr[C_QHEAD] = head
-    ctr[C_SEQ] = seq
-    ctr[C_STEPID] = stepid
-    ctr[C_NEV] = nev
-    ctr[C_RSTEP] = step
-    ctr[C_RFIRST] = first_out_step
-    ctr[C_RSPK] = spikes_ts
-    ctr[C_RSYN] = synops_ts
-    ctr[C_RPEAK] = peak
+    _save_steps(ctr, qn, head, seq, stepid, nev, step, first_out_step, spikes_ts, synops_ts, peak)
     return ended
 
 
@@ -1363,27 +1337,23 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
             if step > 0 and not layered and prm.group_size == 1:
                 # F = 1: the steps run in _run_f1 until the timestep ends or a buffer
                 # may need to grow (then the safe point below handles it)
-                ctr[C_QN] = qn
-                ctr[C_QHEAD] = head
-                ctr[C_SEQ] = seq
-                ctr[C_STEPID] = stepid
-                ctr[C_NEV] = nev
-                ctr[C_RSTEP] = step
-                ctr[C_RFIRST] = first_out_step
-                ctr[C_RSPK] = spikes_ts
-                ctr[C_RSYN] = synops_ts
-                ctr[C_RPEAK] = peak
+                _save_steps(
+                    ctr,
+                    qn,
+                    head,
+                    seq,
+                    stepid,
+                    nev,
+                    step,
+                    first_out_step,
+                    spikes_ts,
+                    synops_ts,
+                    peak,
+                )
                 ended = _run_f1(net, prm, label, st, q, ev, rec, sc, ti, t)
-                qn = ctr[C_QN]
-                head = ctr[C_QHEAD]
-                seq = ctr[C_SEQ]
-                stepid = ctr[C_STEPID]
-                nev = ctr[C_NEV]
-                step = ctr[C_RSTEP]
-                first_out_step = ctr[C_RFIRST]
-                spikes_ts = ctr[C_RSPK]
-                synops_ts = ctr[C_RSYN]
-                peak = ctr[C_RPEAK]
+                qn, head, seq, stepid, nev, step, first_out_step, spikes_ts, synops_ts, peak = (
+                    _load_steps(ctr)
+                )
                 if ended:
                     break
             if step > 0:
@@ -1430,21 +1400,11 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                 if step > 1:
                     ng = min(prm.group_size, qn)
                     if ng == 1:
-                        s, val, head = _pop(q, head, qn, policy, st.rng)
+                        head, ops, evaluated = _deliver_popped(
+                            net, prm, st, sc, q, head, qn, t, stepid, in_row, syn_row, upd_row
+                        )
                         qn -= 1
-                        row = in_row if s < n_in else syn_row
-                        p = net.src_dense_pop[s]
-                        if p >= 0:
-                            # the step's only delivery, into one population: add and
-                            # evaluate in one pass (nothing else can touch a neuron now)
-                            synops_ts += _deliver_one_and_fire(
-                                net, st, sc, s, val, p, t, row, upd_row, prm.reactivity
-                            )
-                            evaluated = True
-                        else:
-                            synops_ts += _deliver(
-                                net, st, sc, s, val, t, stepid, row, True, prm.reactivity
-                            )
+                        synops_ts += ops
                     else:
                         # take the group in delivery order (the list has room: checked
                         # at the safe point), then deliver it; dense rows into the same
@@ -1463,27 +1423,9 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
             # ---- emit this step's spikes in order of global logical id
             nnew = sc.k[K_NEW]
             if nnew > 0:
+                state = (qn, seq, nev, spikes_ts, first_out_step, peak)
                 qn, seq, nev, spikes_ts, first_out_step, peak = _emit(
-                    net,
-                    prm,
-                    st,
-                    sc,
-                    q,
-                    ev,
-                    rec,
-                    ti,
-                    t,
-                    step,
-                    label,
-                    layered,
-                    head,
-                    qn,
-                    seq,
-                    nev,
-                    spikes_ts,
-                    synops_ts,
-                    first_out_step,
-                    peak,
+                    net, prm, st, sc, q, ev, rec, ti, step, label, head, synops_ts, state
                 )
                 if layered:
                     # deliver this population's spikes (in id order) before the next one
