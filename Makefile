@@ -27,7 +27,7 @@ lint:
 	$(PYTHON) -m ruff check asyncsim tests benchmarks models
 	$(PYTHON) -m ruff format --check asyncsim tests benchmarks models
 
-# Every benchmark (about 30 minutes on 2 cores); tables in benchmarks/results/.
+# Every benchmark (about 10 minutes on 2 cores); tables in benchmarks/results/.
 bench:
 	$(PYTHON) benchmarks/bench_engine.py
 	$(PYTHON) benchmarks/bench_conv.py
