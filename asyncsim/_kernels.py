@@ -718,10 +718,8 @@ def _evaluate(net, st, sc, t, stepid, upd_row):
     th = net.theta_cmp
     for p in range(net.pop_start.shape[0] - 1):
         if st.pop_full[p] == stepid:
-            a = net.pop_start[p]
-            b = net.pop_start[p + 1]
-            upd_row[p] += (b - a) - sc.nref_pop[p]
-            _scan(net, st, sc, a, b, t, True)
+            upd_row[p] += (net.pop_start[p + 1] - net.pop_start[p]) - sc.nref_pop[p]
+            _scan(net, st, sc, p, t, True)
         elif sc.box[p, 0] == stepid and sc.box[p, 2] - sc.box[p, 1] <= 4 * sc.box[p, 3]:
             # contiguous runs cover their bounding box densely: scan the box
             _scan_box(net, st, sc, p, sc.box[p, 1], sc.box[p, 2], t, stepid, upd_row)
@@ -773,13 +771,15 @@ def _scan_box(net, st, sc, p, lo, hi, t, stepid, upd_row):
 
 
 @_inline
-def _scan(net, st, sc, a, b, t, asynchronous):
-    """Fire every neuron of [a, b) above threshold, in ascending order: a vectorised pass
-    per block of 64 builds a bit mask of the (rare) crossings. Refractory neurons hold
+def _scan(net, st, sc, p, t, asynchronous):
+    """Fire every neuron of population p above threshold, in ascending order: a vectorised
+    pass per block of 64 builds a bit mask of the (rare) crossings. Refractory neurons hold
     v = -inf, so they never count."""
     v = st.v
     th = net.theta_cmp
-    tu = net.pop_theta[net.pop_of[a]] if b > a else 0.0
+    a = net.pop_start[p]
+    b = net.pop_start[p + 1]
+    tu = net.pop_theta[p]
     for base in range(a, b, 64):
         b0 = np.uint64(base)
         m = np.uint64(min(64, b - base))
@@ -811,28 +811,26 @@ def _timestep_start(net, st, t, stepid):
             bias = net.bias
             for k in range(np.uint64(net.pop_start[p + 1] - net.pop_start[p])):
                 v[lo + k] = beta[lo + k] * v[lo + k] + bias[lo + k]
-            if fl & F_DRIVEN:
-                st.pop_full[p] = stepid
-            continue
-        for j in range(net.pop_start[p], net.pop_start[p + 1]):
-            vj = v[j]
-            fired = rd and st.spike_ts[j] == t - 1
-            if fired and not sub:
-                vj = net.v_reset[j]
-            vj = net.beta[j] * vj
-            if hs:
-                vj += net.syn_gain[j] * syn[j]
-                syn[j] = net.alpha[j] * syn[j]
-            if fired and sub:
-                vj -= net.theta[j]
-            vj = vj + net.bias[j]
-            if hs:
-                # syn_bias arrives like a current: into syn, and into v if immediate
-                sb = net.syn_bias[j]
-                syn[j] += sb
-                if fl & F_VDIRECT:
-                    vj += sb
-            v[j] = vj
+        else:
+            for j in range(net.pop_start[p], net.pop_start[p + 1]):
+                vj = v[j]
+                fired = rd and st.spike_ts[j] == t - 1
+                if fired and not sub:
+                    vj = net.v_reset[j]
+                vj = net.beta[j] * vj
+                if hs:
+                    vj += net.syn_gain[j] * syn[j]
+                    syn[j] = net.alpha[j] * syn[j]
+                if fired and sub:
+                    vj -= net.theta[j]
+                vj = vj + net.bias[j]
+                if hs:
+                    # syn_bias arrives like a current: into syn, and into v if immediate
+                    sb = net.syn_bias[j]
+                    syn[j] += sb
+                    if fl & F_VDIRECT:
+                        vj += sb
+                v[j] = vj
         if fl & F_DRIVEN:
             st.pop_full[p] = stepid
 
@@ -1116,6 +1114,44 @@ def _deliver_popped(net, prm, st, sc, q, head, qn, t, stepid, in_row, syn_row, u
 
 
 @_inline
+def _timestep_ends(prm, step, first_out_step, qn):
+    """The stop rule after forward step ``step`` of an asynchronous timestep: k steps after
+    the first output spike (output:k), n steps (steps:n), or an empty queue."""
+    if prm.stop_kind == STOP_OUTPUT and first_out_step >= 0:
+        if step - first_out_step >= prm.stop_value:
+            return True
+    if prm.stop_kind == STOP_STEPS and step >= prm.stop_value:
+        return True
+    return qn == 0
+
+
+@_inline
+def _step_room(net, prm, sc, q, ev, head, qn, nev):
+    """Room for the next forward step: compacts the fifo when its tail would run out,
+    then returns ``(head, fits, need_q, need_t, need_b, need_ev)``: ``fits`` is False when
+    a buffer is smaller than the step's worst case (at most N new spikes, min(F, pending)
+    deliveries and their segments)."""
+    n = net.n_neurons
+    need_t = 0
+    need_b = 0
+    if prm.policy != P_LAYERED:
+        need_b = min(prm.group_size, qn)
+        need_t = need_b * net.max_src_segs
+    if head > 0 and head + qn + n > q.key.shape[0]:
+        _compact(q, head, qn)
+        head = 0
+    need_q = head + qn + n
+    need_ev = nev + n if prm.record_events else 0
+    fits = (
+        need_t <= sc.ts_start.shape[0]
+        and need_b <= sc.bsrc.shape[0]
+        and need_q <= q.key.shape[0]
+        and need_ev <= ev.shape[0]
+    )
+    return head, fits, need_q, need_t, need_b, need_ev
+
+
+@_inline
 def _save_steps(ctr, qn, head, seq, stepid, nev, step, first_out_step, spikes_ts, synops_ts, peak):
     """Store the event loop's step state in its resume slots of ``ctr``."""
     ctr[C_QN] = qn
@@ -1159,34 +1195,18 @@ def _run_f1(net, prm, label, st, q, ev, rec, sc, ti, t):
     may be too small for the next step (the caller's safe point grows it and continues).
     """
     ctr = st.ctr
-    n = net.n_neurons
-    record = prm.record_events
     qn, head, seq, stepid, nev, step, first_out_step, spikes_ts, synops_ts, peak = _load_steps(ctr)
     syn_row = rec.synops[ti]
     in_row = rec.input_synops[ti]
     upd_row = rec.updates[ti]
     ended = 0
     while True:
-        if prm.stop_kind == STOP_OUTPUT and first_out_step >= 0:
-            if step - first_out_step >= prm.stop_value:
-                ended = 1
-                break
-        if prm.stop_kind == STOP_STEPS and step >= prm.stop_value:
+        if _timestep_ends(prm, step, first_out_step, qn):
             ended = 1
             break
-        if qn == 0:
-            ended = 1
-            break
-        # room for this step (the test of _advance's safe point, with one pop)
-        if head > 0 and head + qn + n > q.key.shape[0]:
-            _compact(q, head, qn)
-            head = 0
-        if (
-            net.max_src_segs > sc.ts_start.shape[0]
-            or head + qn + n > q.key.shape[0]
-            or (record and nev + n > ev.shape[0])
-        ):
-            break
+        head, fits, _, _, _, _ = _step_room(net, prm, sc, q, ev, head, qn, nev)
+        if not fits:
+            break  # a buffer may be too small: the caller's safe point grows it
         stepid += 1
         sc.k[K_TOUCH] = 0
         step += 1
@@ -1301,21 +1321,23 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                         bsrc[nb] = c
                         bval[nb] = x[c]
                         nb += 1
-            for c in range(n_in if (queued_input or prm.input_dropout > 0.0) else 0):
-                xc = x[c]
-                if xc == 0.0:
-                    continue
-                if prm.input_dropout > 0.0 and _uniform(st.rng) < prm.input_dropout:
-                    continue
-                if queued_input:
-                    key = -np.inf if policy == P_MOMENTUM else 0.0
-                    _push(q, head, qn, policy, key, seq, c, xc)
-                    seq += 1
-                    qn += 1
-                else:
-                    sc.bsrc[nb] = c
-                    sc.bval[nb] = xc
-                    nb += 1
+            else:
+                # queued input or input dropout: channel by channel
+                for c in range(n_in):
+                    xc = x[c]
+                    if xc == 0.0:
+                        continue
+                    if prm.input_dropout > 0.0 and _uniform(st.rng) < prm.input_dropout:
+                        continue
+                    if queued_input:
+                        key = -np.inf if policy == P_MOMENTUM else 0.0
+                        _push(q, head, qn, policy, key, seq, c, xc)
+                        seq += 1
+                        qn += 1
+                    else:
+                        sc.bsrc[nb] = c
+                        sc.bval[nb] = xc
+                        nb += 1
             if nb > 0:
                 # channel order; dense rows into one population fused (same summation
                 # order); layered mode evaluates whole populations, so nothing is tracked
@@ -1358,31 +1380,27 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                     break
             if step > 0:
                 # ---- safe point before forward step step + 1
-                need_t = 0
-                need_b = 0
-                if not layered:
-                    need_b = min(prm.group_size, qn)
-                    need_t = need_b * net.max_src_segs
-                if head > 0 and head + qn + n > q.key.shape[0]:
-                    _compact(q, head, qn)
-                    head = 0
-                need_q = head + qn + n
-                need_ev = nev + n if record else 0
-                if (
-                    need_t > sc.ts_start.shape[0]
-                    or need_b > sc.bsrc.shape[0]
-                    or need_q > q.key.shape[0]
-                    or need_ev > ev.shape[0]
-                ):
+                head, fits, need_q, need_t, need_b, need_ev = _step_room(
+                    net, prm, sc, q, ev, head, qn, nev
+                )
+                if not fits:
                     ctr[C_NEED_Q] = need_q
                     ctr[C_NEED_T] = need_t
                     ctr[C_NEED_B] = need_b
                     ctr[C_NEED_EV] = need_ev
-                    ctr[C_RSTEP] = step
-                    ctr[C_RFIRST] = first_out_step
-                    ctr[C_RSPK] = spikes_ts
-                    ctr[C_RSYN] = synops_ts
-                    ctr[C_RPEAK] = peak
+                    _save_steps(
+                        ctr,
+                        qn,
+                        head,
+                        seq,
+                        stepid,
+                        nev,
+                        step,
+                        first_out_step,
+                        spikes_ts,
+                        synops_ts,
+                        peak,
+                    )
                     status = NEED_ROOM
                     break
                 stepid += 1
@@ -1394,7 +1412,7 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                 # currents of this timestep, so every neuron is evaluated once
                 p = net.topo[step - 1]
                 upd_row[p] += net.pop_start[p + 1] - net.pop_start[p]
-                _scan(net, st, sc, net.pop_start[p], net.pop_start[p + 1], t, False)
+                _scan(net, st, sc, p, t, False)
             else:
                 evaluated = False
                 if step > 1:
@@ -1443,12 +1461,7 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                 if step >= npop:
                     break
                 continue
-            if prm.stop_kind == STOP_OUTPUT and first_out_step >= 0:
-                if step - first_out_step >= prm.stop_value:
-                    break
-            if prm.stop_kind == STOP_STEPS and step >= prm.stop_value:
-                break
-            if qn == 0:
+            if _timestep_ends(prm, step, first_out_step, qn):
                 break
         if status == NEED_ROOM:
             break
