@@ -129,14 +129,18 @@ def test_fixture_lif_rockpool_unverified():
     assert net.metadata["verified_profile"] is False
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in FIX.glob("*.nir")))
-def test_every_fixture_loads_and_runs(name):
-    profile = {
+def fixture_profile(name):
+    """The trainer profile of each shared NIR fixture (by the exporter that wrote it)."""
+    return {
         "lif_norse.nir": "norse",
         "lif_rockpool.nir": "rockpool",
         "cnn_sinabs.nir": "sinabs",
     }.get(name, "snntorch")
-    net = quiet_load(FIX / name, profile=profile)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIX.glob("*.nir")))
+def test_every_fixture_loads_and_runs(name):
+    net = quiet_load(FIX / name, profile=fixture_profile(name))
     frames = np.ones((1, 3, *net.input_shape))
     res = A.Simulator(net, policy="fifo", group_size=4).run(frames)
     assert res.spikes.shape == (1, 3, len(net.populations))
@@ -769,10 +773,5 @@ def copy_graph_with_r(g, r):
 
 @pytest.mark.parametrize("name", sorted(p.name for p in FIX.glob("*.nir")))
 def test_fixture_networks_round_trip_through_h5(tmp_path, name):
-    profile = {
-        "lif_norse.nir": "norse",
-        "lif_rockpool.nir": "rockpool",
-        "cnn_sinabs.nir": "sinabs",
-    }.get(name, "snntorch")
-    net = quiet_load(FIX / name, profile=profile)
+    net = quiet_load(FIX / name, profile=fixture_profile(name))
     _same_network(net, A.load(A.save(net, tmp_path / "f.h5")))
