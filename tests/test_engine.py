@@ -559,3 +559,43 @@ def test_large_groups_from_carried_spikes():
         output_in_group=True,
     )
     assert res.peak_queue.max() > net.n_inputs + net.n_neurons
+
+
+def test_population_threshold_scalar_only_when_uniform():
+    """pop_theta (the scalar the fused passes compare against) is the population's
+    comparison threshold when all its neurons share it (just below theta for '>='), and
+    NaN, i.e. per-neuron loads, when one neuron differs."""
+    pops = [
+        A.Population("u", 3, threshold=0.8),
+        A.Population("g", 2, threshold=1.0, threshold_op=">="),
+        A.Population("m", 3, threshold=np.array([1.0, 1.0, 0.5])),
+    ]
+    projs = [A.Dense("a", "input", "u", np.ones((3, 1)))]
+    projs += [A.Dense("b", "u", "g", np.ones((2, 3))), A.Dense("c", "g", "m", np.ones((3, 2)))]
+    c = A.compile_network(A.Network(1, pops, projs))
+    pt = c.arrays.pop_theta
+    assert pt[0] == 0.8
+    assert pt[1] == np.nextafter(1.0, -np.inf)
+    assert np.isnan(pt[2])
+
+
+@pytest.mark.parametrize("policy", ["fifo", "momentum", "random", "layered"])
+def test_single_deviating_threshold_and_ge_at_f1(policy):
+    """Fused F = 1 deliveries: a population where one neuron has a lower threshold fires
+    only that neuron (a scalar compare would fire none), and '>=' fires at exactly theta
+    (a plain '>' against theta would not); both agree with the reference engine."""
+    pops = [
+        A.Population("h", 3, threshold=np.array([1.0, 1.0, 0.5])),
+        A.Population("o", 2, threshold=1.0, threshold_op=">=", beta=0.0),
+    ]
+    projs = [
+        A.Dense("a", "input", "h", np.full((3, 1), 0.7)),
+        A.Dense("b", "h", "o", np.ones((2, 3))),
+    ]
+    net = A.Network(1, pops, projs)
+    x = np.ones((1, 3, 1))
+    res = assert_matches_reference(net, x, policy=policy, group_size=1)
+    # h: neuron 2 crosses 0.5 every timestep (reset to zero), neurons 0 and 1 reach
+    # 0.7, 1.33 (> 1: fire), ...; o receives exactly 1.0 per h spike and fires at >=
+    assert res.spikes[0, 0, 0] == 1  # timestep 0: only the low-threshold neuron
+    assert res.output_spikes[0, 0].tolist() == [1, 1]
