@@ -2,6 +2,8 @@
 
     python benchmarks/ab.py HEAD~1 HEAD                       # fifo, momentum, random F=1
     python benchmarks/ab.py main WT --configs layered fifo:1 --rounds 5
+    python benchmarks/ab.py HEAD WT --workdir /tmp/ab            # keep the exports ...
+    python benchmarks/ab.py HEAD WT --workdir /tmp/ab --reuse    # ... and time them again
 
 Each revision's ``asyncsim/`` is exported with ``git archive`` (``WT``: the working tree)
 into a temporary directory, so each has its own numba cache; both are compiled first (not
@@ -90,14 +92,33 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--samples", type=int, default=60)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        help="keep the two exports (and their compiled caches) in this directory",
+    )
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --workdir: time the exports already there (no export, no compile)",
+    )
     args = ap.parse_args(argv)
+    if args.reuse and args.workdir is None:
+        ap.error("--reuse needs --workdir (the directory of an earlier run)")
     with tempfile.TemporaryDirectory() as tmp:
-        paths = {"A": Path(tmp) / "A", "B": Path(tmp) / "B"}
-        export(args.a, paths["A"])
-        export(args.b, paths["B"])
-        for label, path in paths.items():  # compile (and check that both import)
-            print(f"compiling {label} ...", file=sys.stderr, flush=True)
-            run(path, args.configs, 2, 1)
+        root = args.workdir or Path(tmp)
+        paths = {"A": root / "A", "B": root / "B"}
+        if args.reuse:
+            missing = [str(p) for p in paths.values() if not (p / "asyncsim").is_dir()]
+            if missing:
+                raise SystemExit(f"--reuse: no export in {', '.join(missing)}; run without it")
+        else:
+            for label, rev in (("A", args.a), ("B", args.b)):
+                shutil.rmtree(paths[label], ignore_errors=True)
+                export(rev, paths[label])
+            for label, path in paths.items():  # compile (and check that both import)
+                print(f"compiling {label} ...", file=sys.stderr, flush=True)
+                run(path, args.configs, 2, 1)
         rows: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
         for r in range(args.rounds):
             for label, path in paths.items():
