@@ -105,7 +105,8 @@ class SampleState(NamedTuple):
     refr_ts: np.ndarray  # i8[N] timestep in which the neuron is refractory
     spike_ts: np.ndarray  # i8[N] timestep of its latest spike
     mark: np.ndarray  # i8[N] forward-step stamp (evaluated in this step)
-    tmark: np.ndarray  # i8[N] forward-step stamp (received current through a contiguous run)
+    tmark: np.ndarray  # u1[N] 1: received current through a contiguous run in this step
+    # (cleared by the step's evaluation)
     recv: np.ndarray  # i8[N] currents received in this timestep (reactivity)
     pop_full: np.ndarray  # i8[P] forward-step stamp: whole population touched
     ring: np.ndarray  # f8[max_delay * N] currents due at future timesteps
@@ -142,7 +143,7 @@ def new_state(net: NetArrays, seed: int) -> SampleState:
         refr_ts=np.empty(n, dtype=np.int64),
         spike_ts=np.empty(n, dtype=np.int64),
         mark=np.empty(n, dtype=np.int64),
-        tmark=np.empty(n, dtype=np.int64),
+        tmark=np.empty(n, dtype=np.uint8),
         recv=np.empty(n, dtype=np.int64),
         pop_full=np.empty(net.pop_start.size - 1, dtype=np.int64),
         ring=np.empty(net.max_delay * n),
@@ -164,7 +165,7 @@ def _reset_state(net, st, seed):
     st.refr_ts[:] = NEVER
     st.spike_ts[:] = NEVER
     st.mark[:] = -1
-    st.tmark[:] = -1
+    st.tmark[:] = 0
     st.recv[:] = 0
     st.pop_full[:] = -1
     st.ring[:] = 0.0
@@ -228,19 +229,29 @@ def _less(qk, qs, i, j):
     return qk[i] < qk[j] or (qk[i] == qk[j] and qs[i] < qs[j])
 
 
+# The heap indexes with unsigned integers: no negative-index wraparound test (a shift, an
+# and with the array length reloaded from the stack) at each of its accesses, which the
+# profile of the momentum pop showed at every level.
+_U0 = np.uint64(0)
+_U1 = np.uint64(1)
+_U2 = np.uint64(2)
+
+
 @_inline
 def _sift_down(qk, qs, qsrc, qval, i, n):
     """Move entry i down to its place in a heap of size n (a hole moves instead of
     swapping, so each level costs one copy); O(log n)."""
+    i = np.uint64(i)
+    n = np.uint64(n)
     key = qk[i]
     sq = qs[i]
     src = qsrc[i]
     val = qval[i]
     while True:
-        m = 2 * i + 1
+        m = _U2 * i + _U1
         if m >= n:
             break
-        r = m + 1
+        r = m + _U1
         if r < n and _less(qk, qs, r, m):
             m = r
         if qk[m] < key or (qk[m] == key and qs[m] < sq):
@@ -260,9 +271,9 @@ def _sift_down(qk, qs, qsrc, qval, i, n):
 @_inline
 def _heap_push(qk, qs, qsrc, qval, n, key, seq, src, val):
     """Insert into a heap of size n (capacity ensured by the caller); O(log n)."""
-    i = n
-    while i > 0:
-        parent = (i - 1) >> 1
+    i = np.uint64(n)
+    while i > _U0:
+        parent = (i - _U1) >> _U1
         if key < qk[parent] or (key == qk[parent] and seq < qs[parent]):
             qk[i] = qk[parent]
             qs[i] = qs[parent]
@@ -287,16 +298,16 @@ def _heap_pop(qk, qs, qsrc, qval, n):
     seq), so every valid heap pops the same sequence as the textbook sift-down."""
     src = qsrc[0]
     val = qval[0]
-    last = n - 1
-    if last > 0:
-        i = 0
+    last = np.uint64(n - 1)
+    if last > _U0:
+        i = _U0
         while True:
-            m = 2 * i + 1
+            m = _U2 * i + _U1
             if m >= last:
                 break
-            r = m + 1
+            r = m + _U1
             if r < last:
-                m += int(qk[r] < qk[m]) | int(qk[r] == qk[m] and qs[r] < qs[m])
+                m += np.uint64((qk[r] < qk[m]) | ((qk[r] == qk[m]) & (qs[r] < qs[m])))
             qk[i] = qk[m]
             qs[i] = qs[m]
             qsrc[i] = qsrc[m]
@@ -337,8 +348,9 @@ class Scratch(NamedTuple):
     k: np.ndarray  # i8[3] counters
     bsrc: np.ndarray  # i8[cap >= n_in + N] sources to deliver in order (fused delivery)
     bval: np.ndarray  # f8[cap] their counts / values
-    box: np.ndarray  # i8[P, 4] per population: step stamp, lowest and highest+1 neuron
-    # reached by contiguous partial runs in that step, and their total length
+    box: np.ndarray  # i8[P, 5] per population: step stamp, lowest and highest+1 neuron
+    # reached by contiguous partial runs in that step, their total length; and the stamp
+    # of the latest step in which an indexed run reached the population
 
 
 K_TOUCH = 0  # touched runs in this step
@@ -411,33 +423,36 @@ def _grow_ev(a, need):
 def _touch(sc, start, length, p, kind):
     """Register a run of neurons that received current in this step (capacity reserved)."""
     i = sc.k[K_TOUCH]
-    sc.ts_start[i] = start
-    sc.ts_len[i] = length
-    sc.ts_pop[i] = p
-    sc.ts_kind[i] = kind
+    iu = np.uint64(i)
+    sc.ts_start[iu] = start
+    sc.ts_len[iu] = length
+    sc.ts_pop[iu] = p
+    sc.ts_kind[iu] = kind
     sc.k[K_TOUCH] = i + 1
 
 
 @_inline
 def _touch_run(st, sc, start, length, p, stepid):
     """Register contiguous neurons [start, start + length) of population p: in the touched
-    list, stamped in ``tmark``, and inside p's bounding box for this step (so evaluation
-    can scan the box instead of the list when the runs overlap densely)."""
+    list, flagged in ``tmark`` (one byte per neuron: cheap to write for long runs; the
+    evaluation clears it), and inside p's bounding box for this step (so evaluation can
+    scan the box instead of the list when the runs overlap densely)."""
     _touch(sc, start, length, p, 0)
     tm = st.tmark
     lo = np.uint64(start)
     for k in range(np.uint64(length)):
-        tm[lo + k] = stepid
+        tm[lo + k] |= 1  # not a plain fill: LLVM would make it a memset call
     bx = sc.box
-    if bx[p, 0] != stepid:
-        bx[p, 0] = stepid
-        bx[p, 1] = start
-        bx[p, 2] = start + length
-        bx[p, 3] = length
+    pu = np.uint64(p)
+    if bx[pu, 0] != stepid:
+        bx[pu, 0] = stepid
+        bx[pu, 1] = start
+        bx[pu, 2] = start + length
+        bx[pu, 3] = length
     else:
-        bx[p, 1] = min(bx[p, 1], start)
-        bx[p, 2] = max(bx[p, 2], start + length)
-        bx[p, 3] += length
+        bx[pu, 1] = min(bx[pu, 1], start)
+        bx[pu, 2] = max(bx[pu, 2], start + length)
+        bx[pu, 3] += length
 
 
 @_inline
@@ -463,14 +478,16 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
     if s >= net.n_in:
         mult = int(val)  # a network event of count n is n spikes
     g_idx = net.src_idx[s]
-    for g in range(net.src_ptr[s], g_idx):  # contiguous segments: vectorised adds
+    # contiguous segments: vectorised adds (unsigned g: no negative-index wraparound)
+    for g in range(np.uint64(net.src_ptr[s]), np.uint64(g_idx)):
         tg = np.uint64(net.seg_tgt[g])
         ln = np.uint64(net.seg_len[g])
         w0 = np.uint64(net.seg_w[g])
         p = net.seg_pop[g]
-        fl = net.pop_flags[p]
+        pu = np.uint64(p)
+        fl = net.pop_flags[pu]
         nnz = net.seg_nnz[g] * mult
-        row[p] += nnz
+        row[pu] += nnz
         ops += nnz
         if fl & F_VDIRECT:
             for k in range(ln):
@@ -479,15 +496,15 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
             syn = st.syn
             for k in range(ln):
                 syn[tg + k] += val * w[w0 + k]
-        whole = net.seg_len[g] == net.pop_start[p + 1] - net.pop_start[p]
+        whole = net.seg_len[g] == net.pop_start[pu + np.uint64(1)] - net.pop_start[pu]
         if track and (fl & F_VDIRECT):
             if whole:
-                st.pop_full[p] = stepid
+                st.pop_full[pu] = stepid
             else:
                 _touch_run(st, sc, net.seg_tgt[g], net.seg_len[g], p, stepid)
         if reactivity:
             if whole:
-                sc.pop_recv[p] += 1  # every neuron of p received this current
+                sc.pop_recv[pu] += 1  # every neuron of p received this current
             else:
                 recv = st.recv
                 for k in range(ln):
@@ -508,6 +525,7 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
                 v[idx[i0 + k]] += val * w[w0 + k]
             if track:
                 _touch(sc, net.seg_tgt[g], net.seg_len[g], p, 1)
+                sc.box[p, 4] = stepid
         if fl & F_SYN:
             syn = st.syn
             for k in range(ln):
@@ -638,10 +656,14 @@ def _deliver_one_and_fire(net, st, sc, s, val, p, t, row, upd_row, reactivity):
         m = np.uint64(min(64, ln - b0))
         mask = np.uint64(0)
         if fast:
+            hit = False
             for k in range(m):
                 x = v[lo + k] + w[wlo + k]
                 v[lo + k] = x
-                mask |= np.uint64(x > tu) << k
+                hit |= x > tu
+            if hit:
+                for k in range(m):
+                    mask |= np.uint64(v[lo + k] > tu) << k
         else:
             for k in range(m):
                 x = v[lo + k] + val * w[wlo + k]
@@ -720,6 +742,8 @@ def _evaluate(net, st, sc, t, stepid, upd_row):
         if st.pop_full[p] == stepid:
             upd_row[p] += (net.pop_start[p + 1] - net.pop_start[p]) - sc.nref_pop[p]
             _scan(net, st, sc, p, t, True)
+            if sc.box[p, 0] == stepid:
+                _clear_tmark(st, sc.box[p, 1], sc.box[p, 2])
         elif sc.box[p, 0] == stepid and sc.box[p, 2] - sc.box[p, 1] <= 4 * sc.box[p, 3]:
             # contiguous runs cover their bounding box densely: scan the box
             _scan_box(net, st, sc, p, sc.box[p, 1], sc.box[p, 2], t, stepid, upd_row)
@@ -743,29 +767,59 @@ def _evaluate(net, st, sc, t, stepid, upd_row):
                     upd_row[p] += 1
                     if v[j] > th[j]:
                         _fire(net, st, sc, j, t, True)
+        if not indexed:
+            _clear_tmark(st, a, a + sc.ts_len[i])
+
+
+@_inline
+def _clear_tmark(st, lo, hi):
+    """Clear the contiguous-run flags of neurons [lo, hi) after their evaluation."""
+    tm = st.tmark
+    for k in range(np.uint64(lo), np.uint64(hi)):
+        tm[k] = 0
 
 
 @_inline
 def _scan_box(net, st, sc, p, lo, hi, t, stepid, upd_row):
-    """Evaluate the neurons of [lo, hi) stamped in ``tmark`` for this step, in blocks:
+    """Evaluate the neurons of [lo, hi) flagged in ``tmark`` in this step, in blocks:
     vectorised counts of touched non-refractory neurons (updates) and a bit mask of
-    crossings, fired in ascending order. Touched neurons are stamped in ``mark``
-    so indexed runs of the same step do not evaluate them again."""
+    crossings, fired in ascending order; the flags are cleared. Touched neurons are
+    stamped in ``mark`` when indexed runs reached p in this step too (so they do not
+    evaluate them again)."""
     v = st.v
     th = net.theta_cmp
     tm = st.tmark
     mark = st.mark
+    tu = net.pop_theta[p]
+    uniform = tu == tu  # one threshold for the population
+    stamp = sc.box[p, 4] == stepid
     for base in range(lo, hi, 64):
         b0 = np.uint64(base)
         m = np.uint64(min(64, hi - base))
         mask = np.uint64(0)
         upd = 0
-        for k in range(m):
-            touched = tm[b0 + k] == stepid
-            mask |= np.uint64(touched and v[b0 + k] > th[b0 + k]) << k
-            upd += touched and v[b0 + k] > -np.inf
-            if touched:
-                mark[b0 + k] = stepid
+        if stamp:
+            for k in range(m):
+                touched = tm[b0 + k] != 0
+                tm[b0 + k] = 0
+                x = v[b0 + k]
+                mask |= np.uint64(touched & (x > th[b0 + k])) << k
+                upd += touched & (x > -np.inf)
+                mark[b0 + k] = stepid if touched else mark[b0 + k]
+        elif uniform:
+            for k in range(m):
+                touched = tm[b0 + k] != 0
+                tm[b0 + k] = 0
+                x = v[b0 + k]
+                mask |= np.uint64(touched & (x > tu)) << k
+                upd += touched & (x > -np.inf)
+        else:
+            for k in range(m):
+                touched = tm[b0 + k] != 0
+                tm[b0 + k] = 0
+                x = v[b0 + k]
+                mask |= np.uint64(touched & (x > th[b0 + k])) << k
+                upd += touched & (x > -np.inf)
         upd_row[p] += upd
         _fire_mask(net, st, sc, base, mask, t, True)
 
@@ -1079,7 +1133,7 @@ def run_chunk(net, prm, frames, label, st, q, ev, rec):
         k=np.zeros(3, np.int64),
         bsrc=np.empty(net.n_in + n, np.int64),
         bval=np.empty(net.n_in + n),
-        box=np.full((npop, 4), -1, np.int64),
+        box=np.full((npop, 5), -1, np.int64),
     )
     ctr = st.ctr
     ctr[C_RTI] = 0

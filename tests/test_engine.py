@@ -599,3 +599,47 @@ def test_single_deviating_threshold_and_ge_at_f1(policy):
     # 0.7, 1.33 (> 1: fire), ...; o receives exactly 1.0 per h spike and fires at >=
     assert res.spikes[0, 0, 0] == 1  # timestep 0: only the low-threshold neuron
     assert res.output_spikes[0, 0].tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("policy", ["fifo", "momentum"])
+@pytest.mark.parametrize("f", [1, 2, "inf"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_conv_and_sparse_into_one_population(policy, f, seed):
+    """Contiguous convolution runs (evaluated by scanning their bounding box) and indexed
+    sparse runs reaching the same neurons in one forward step: each neuron is evaluated
+    and counted once, and the run flags are cleared for the next step. A second sparse
+    projection from the hidden layer back into the conv population (delay 1) makes some
+    steps indexed-only; a deep threshold keeps the spike counts moderate."""
+    rng = np.random.default_rng(seed)
+    c_shape = (2, 6, 6)
+    n_c = 72
+    pops = [
+        A.Population("c", c_shape, threshold=1.2, beta=0.9, refractory=seed == 1),
+        A.Population("o", 4, threshold=0.8),
+    ]
+    projs = [
+        A.Conv2d("cv", "input", "c", rng.normal(0.4, 0.8, (2, 1, 3, 3)), padding=1),
+        A.Sparse(
+            "sp",
+            "input",
+            "c",
+            source_index=rng.integers(0, 36, 60),
+            target_index=rng.integers(0, n_c, 60),
+            weight=rng.normal(0.3, 0.8, 60),
+        ),
+        A.Sparse(
+            "back",
+            "c",
+            "c",
+            source_index=rng.integers(0, n_c, 40),
+            target_index=rng.integers(0, n_c, 40),
+            weight=rng.normal(0.2, 0.5, 40),
+            delay=1,
+        ),
+        A.Dense("d", "c", "o", rng.normal(0.2, 0.5, (4, n_c))),
+    ]
+    net = A.Network((1, 6, 6), pops, projs)
+    x = (rng.random((2, 8, 1, 6, 6)) < 0.3).astype(float)
+    res = assert_matches_reference(net, x, policy=policy, group_size=f)
+    assert res.spikes[:, :, 0].sum() > 0
+    assert res.neuron_updates[:, :, 0].sum() > 0
