@@ -632,23 +632,25 @@ def _deliver_one_and_fire(net, st, sc, s, val, p, t, row, upd_row, reactivity):
     and evaluate in the same pass. Each block of 64 neurons is added while collecting a
     bit mask of threshold crossings, which are then fired in ascending neuron order (as a
     scan would). Equivalent to _deliver + _evaluate when nothing else
-    was delivered in the step. Returns synaptic operations."""
-    g = net.src_ptr[s]
+    was delivered in the step. Returns synaptic operations. (Unsigned indices: no
+    negative-index wraparound tests on the per-step path.)"""
+    g = np.uint64(net.src_ptr[np.uint64(s)])
+    pu = np.uint64(p)
     w = net.weights
     v = st.v
     th = net.theta_cmp
-    a = net.pop_start[p]
-    ln = net.pop_start[p + 1] - a
+    a = net.pop_start[pu]
+    ln = net.pop_start[pu + _U1] - a
     w0 = net.seg_w[g]
     mult = int(val) if s >= net.n_in else 1
     nnz = net.seg_nnz[g] * mult
-    row[p] += nnz
-    upd_row[p] += ln - sc.nref_pop[p]  # refractory neurons (v = -inf) ignore the current
+    row[pu] += nnz
+    upd_row[pu] += ln - sc.nref_pop[pu]  # refractory neurons (v = -inf) ignore the current
     if reactivity:
-        sc.pop_recv[p] += 1
+        sc.pop_recv[pu] += 1
     # a single spike (1.0 * w is w) into a population with one threshold: no products,
     # no per-neuron threshold loads
-    tu = net.pop_theta[p]
+    tu = net.pop_theta[pu]
     fast = val == 1.0 and tu == tu
     for b0 in range(0, ln, 64):
         lo = np.uint64(a + b0)
@@ -798,15 +800,10 @@ def _scan_box(net, st, sc, p, lo, hi, t, stepid, upd_row):
         m = np.uint64(min(64, hi - base))
         mask = np.uint64(0)
         upd = 0
-        if stamp:
+        if stamp:  # before the flags are cleared
             for k in range(m):
-                touched = tm[b0 + k] != 0
-                tm[b0 + k] = 0
-                x = v[b0 + k]
-                mask |= np.uint64(touched & (x > th[b0 + k])) << k
-                upd += touched & (x > -np.inf)
-                mark[b0 + k] = stepid if touched else mark[b0 + k]
-        elif uniform:
+                mark[b0 + k] = stepid if tm[b0 + k] != 0 else mark[b0 + k]
+        if uniform:
             for k in range(m):
                 touched = tm[b0 + k] != 0
                 tm[b0 + k] = 0
@@ -979,8 +976,9 @@ def _push(q, head, qn, policy, key, seq, src, val):
     if policy == P_MOMENTUM:
         _heap_push(q.key, q.seq, q.src, q.val, qn, key, seq, src, val)
     else:
-        q.src[head + qn] = src
-        q.val[head + qn] = val
+        tail = np.uint64(head + qn)
+        q.src[tail] = src
+        q.val[tail] = val
 
 
 @_inline
@@ -988,13 +986,15 @@ def _pop(q, head, qn, policy, rng):
     """Remove the next entry: oldest (fifo), heap minimum (momentum) or a uniform pick
     (random). Returns (source, value, new head)."""
     if policy == P_FIFO:
-        return q.src[head], q.val[head], head + 1
+        h = np.uint64(head)
+        return q.src[h], q.val[h], head + 1
     if policy == P_RANDOM:
-        i = _randint(rng, qn)
+        i = np.uint64(_randint(rng, qn))
+        last = np.uint64(qn - 1)
         s = q.src[i]
         val = q.val[i]
-        q.src[i] = q.src[qn - 1]
-        q.val[i] = q.val[qn - 1]
+        q.src[i] = q.src[last]
+        q.val[i] = q.val[last]
         return s, val, head
     s, val = _heap_pop(q.key, q.seq, q.src, q.val, qn)
     return s, val, head
@@ -1159,7 +1159,7 @@ def _deliver_popped(net, prm, st, sc, q, head, qn, t, stepid, in_row, syn_row, u
     Returns ``(head, synaptic ops, evaluated)``."""
     s, val, head = _pop(q, head, qn, prm.policy, st.rng)
     row = in_row if s < net.n_in else syn_row
-    p = net.src_dense_pop[s]
+    p = net.src_dense_pop[np.uint64(s)]
     if p >= 0:
         ops = _deliver_one_and_fire(net, st, sc, s, val, p, t, row, upd_row, prm.reactivity)
         return head, ops, True
