@@ -229,9 +229,10 @@ def _less(qk, qs, i, j):
     return qk[i] < qk[j] or (qk[i] == qk[j] and qs[i] < qs[j])
 
 
-# The heap indexes with unsigned integers: no negative-index wraparound test (a shift, an
-# and with the array length reloaded from the stack) at each of its accesses, which the
-# profile of the momentum pop showed at every level.
+# Unsigned constants for unsigned index arithmetic (heap, queue, per-step delivery): an
+# unsigned index carries no negative-index wraparound test (a shift, an and with the array
+# length reloaded from the stack), which the profile of the momentum pop showed at every
+# heap level. (A uint64 plus a plain int literal would be typed float64 by numba.)
 _U0 = np.uint64(0)
 _U1 = np.uint64(1)
 _U2 = np.uint64(2)
@@ -496,7 +497,7 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
             syn = st.syn
             for k in range(ln):
                 syn[tg + k] += val * w[w0 + k]
-        whole = net.seg_len[g] == net.pop_start[pu + np.uint64(1)] - net.pop_start[pu]
+        whole = net.seg_len[g] == net.pop_start[pu + _U1] - net.pop_start[pu]
         if track and (fl & F_VDIRECT):
             if whole:
                 st.pop_full[pu] = stepid
