@@ -3,6 +3,10 @@ for speed)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -57,3 +61,23 @@ def test_benchmark_validates_its_arguments():
         B.benchmark(samples=0)
     with pytest.raises(A.AsyncsimError, match=r"unknown policy"):
         B.benchmark(sizes=(4, 2), timesteps=1, samples=1, policies=("lifo",), repeats=1)
+
+
+def test_ab_script_rejects_reuse_without_exports(tmp_path):
+    """benchmarks/ab.py --reuse times exports kept by an earlier --workdir run: without
+    --workdir, or with a directory that holds no exports, it says so in one line and
+    exits non-zero before exporting or compiling anything."""
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "ab.py"
+    res = subprocess.run(
+        [sys.executable, str(script), "HEAD", "WT", "--reuse"], capture_output=True, text=True
+    )
+    assert res.returncode == 2
+    assert "--reuse needs --workdir" in res.stderr
+    res = subprocess.run(
+        [sys.executable, str(script), "HEAD", "WT", "--workdir", str(tmp_path), "--reuse"],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode != 0
+    assert f"no export in {tmp_path / 'A'}" in res.stderr
+    assert not (tmp_path / "A").exists()  # nothing was exported
