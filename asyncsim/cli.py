@@ -932,6 +932,8 @@ def describe(net: Network) -> dict[str, Any]:
     seg_of_syn = np.repeat(np.arange(a.seg_len.size), a.seg_len)
     offs = np.arange(seg_of_syn.size) - np.repeat(np.cumsum(a.seg_len) - a.seg_len, a.seg_len)
     tgt = a.seg_tgt[seg_of_syn] + offs
+    indexed = a.seg_kind[seg_of_syn] == 1  # seg_tgt is an offset into seg_idx there
+    tgt[indexed] = a.seg_idx[tgt[indexed]]
     nz = a.weights[a.seg_w[seg_of_syn] + offs] != 0
     fan_in = np.bincount(tgt[nz], minlength=c.n_neurons)
     dense = dense_synapses(net)

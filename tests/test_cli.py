@@ -240,6 +240,27 @@ def test_inspect_counts_zero_weights_in_dense_but_not_in_fan_in(tmp_path, monkey
     assert doc["connection_sparsity"] == pytest.approx(0.5)
 
 
+def test_inspect_fan_in_of_a_sparse_projection(tmp_path, monkeypatch):
+    # indexed (CSR) segments store an offset into the target list, not a neuron: the
+    # fan-in must follow the list (in a population placed after another one)
+    monkeypatch.chdir(tmp_path)
+    src = [0, 0, 1, 2, 2, 2]
+    tgt = [4, 1, 4, 4, 0, 1]
+    net = A.Network(
+        3,
+        [A.Population("a", 2), A.Population("p", 5)],
+        [
+            A.Dense("d", "input", "a", np.ones((2, 3))),
+            A.Sparse("s", "input", "p", source_index=src, target_index=tgt, weight=[1.0] * 6),
+        ],
+    )
+    write_model(net, tmp_path / f"m{MODEL_SUFFIX}")
+    doc = json.loads(invoke("inspect", f"m{MODEL_SUFFIX}", "--json").stdout)
+    expected = np.bincount(tgt, minlength=5)  # [1, 2, 0, 0, 3]
+    assert doc["populations"][1]["fan_in"] == {"mean": expected.mean(), "max": 3}
+    assert doc["populations"][0]["fan_in"] == {"mean": 3.0, "max": 3}
+
+
 # ---------------------------------------------------------------------- bench, presets
 def test_bench_json_and_out(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
