@@ -438,21 +438,34 @@ def _touch_run(st, sc, start, length, p, stepid):
     list, flagged in ``tmark`` (one byte per neuron: cheap to write for long runs; the
     evaluation clears it), and inside p's bounding box for this step (so evaluation can
     scan the box instead of the list when the runs overlap densely)."""
+    _flag_run(st, sc, start, length, p)
+    _box_add(sc, p, start, start + length, length, stepid)
+
+
+@_inline
+def _flag_run(st, sc, start, length, p):
+    """The touched-list entry and ``tmark`` flags of a contiguous run (no box update)."""
     _touch(sc, start, length, p, 0)
     tm = st.tmark
     lo = np.uint64(start)
     for k in range(np.uint64(length)):
         tm[lo + k] |= 1  # not a plain fill: LLVM would make it a memset call
+
+
+@_inline
+def _box_add(sc, p, lo, hi, length, stepid):
+    """Grow population p's bounding box of this step to cover runs in [lo, hi) of total
+    length ``length``."""
     bx = sc.box
     pu = np.uint64(p)
     if bx[pu, 0] != stepid:
         bx[pu, 0] = stepid
-        bx[pu, 1] = start
-        bx[pu, 2] = start + length
+        bx[pu, 1] = lo
+        bx[pu, 2] = hi
         bx[pu, 3] = length
     else:
-        bx[pu, 1] = min(bx[pu, 1], start)
-        bx[pu, 2] = max(bx[pu, 2], start + length)
+        bx[pu, 1] = min(bx[pu, 1], lo)
+        bx[pu, 2] = max(bx[pu, 2], hi)
         bx[pu, 3] += length
 
 
@@ -479,8 +492,34 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
     if s >= net.n_in:
         mult = int(val)  # a network event of count n is n spikes
     g_idx = net.src_idx[s]
+    g0 = net.src_ptr[s]
+    rp = net.src_run_pop[s]
+    if rp >= 0 and not reactivity:
+        # partial runs into one population (convolution rows): no per-segment tests
+        nnz = net.src_run_nnz[s] * mult
+        row[rp] += nnz
+        ops += nnz
+        lo = net.n_neurons
+        hi = 0
+        tot = 0
+        for g in range(np.uint64(g0), np.uint64(g_idx)):
+            tg = np.uint64(net.seg_tgt[g])
+            ln = np.uint64(net.seg_len[g])
+            w0 = np.uint64(net.seg_w[g])
+            for k in range(ln):
+                v[tg + k] += val * w[w0 + k]
+            if track:
+                a = net.seg_tgt[g]
+                b = net.seg_len[g]
+                _flag_run(st, sc, a, b, rp)
+                lo = min(lo, a)
+                hi = max(hi, a + b)
+                tot += b
+        if track:
+            _box_add(sc, rp, lo, hi, tot, stepid)
+        g0 = g_idx  # nothing left for the general loop
     # contiguous segments: vectorised adds (unsigned g: no negative-index wraparound)
-    for g in range(np.uint64(net.src_ptr[s]), np.uint64(g_idx)):
+    for g in range(np.uint64(g0), np.uint64(g_idx)):
         tg = np.uint64(net.seg_tgt[g])
         ln = np.uint64(net.seg_len[g])
         w0 = np.uint64(net.seg_w[g])
@@ -784,42 +823,46 @@ def _clear_tmark(st, lo, hi):
 
 @_inline
 def _scan_box(net, st, sc, p, lo, hi, t, stepid, upd_row):
-    """Evaluate the neurons of [lo, hi) flagged in ``tmark`` in this step, in blocks:
-    vectorised counts of touched non-refractory neurons (updates) and a bit mask of
-    crossings, fired in ascending order; the flags are cleared. Touched neurons are
-    stamped in ``mark`` when indexed runs reached p in this step too (so they do not
-    evaluate them again)."""
+    """Evaluate the neurons of [lo, hi) flagged in ``tmark`` in this step, in blocks of 64:
+    a vectorised pass counts the touched non-refractory neurons (updates) and ORs their
+    threshold tests; only a block with a crossing (rare) builds the bit mask of crossings,
+    fired in ascending order. The flags are cleared at the end. Touched neurons are stamped
+    in ``mark`` when indexed runs reached p in this step too (so they do not evaluate them
+    again)."""
     v = st.v
     th = net.theta_cmp
     tm = st.tmark
     mark = st.mark
     tu = net.pop_theta[p]
-    uniform = tu == tu  # one threshold for the population
+    # one threshold and no refractory neuron (v = -inf) in p: the plainest pass
+    plain = tu == tu and sc.nref_pop[p] == 0
     stamp = sc.box[p, 4] == stepid
     for base in range(lo, hi, 64):
         b0 = np.uint64(base)
         m = np.uint64(min(64, hi - base))
-        mask = np.uint64(0)
         upd = 0
-        if stamp:  # before the flags are cleared
+        hit = False
+        if stamp:
             for k in range(m):
                 mark[b0 + k] = stepid if tm[b0 + k] != 0 else mark[b0 + k]
-        if uniform:
+        if plain:
             for k in range(m):
-                touched = tm[b0 + k] != 0
-                tm[b0 + k] = 0
-                x = v[b0 + k]
-                mask |= np.uint64(touched & (x > tu)) << k
-                upd += touched & (x > -np.inf)
+                touched = tm[b0 + k]
+                upd += touched
+                hit |= (touched != 0) & (v[b0 + k] > tu)
         else:
             for k in range(m):
                 touched = tm[b0 + k] != 0
-                tm[b0 + k] = 0
                 x = v[b0 + k]
-                mask |= np.uint64(touched & (x > th[b0 + k])) << k
                 upd += touched & (x > -np.inf)
+                hit |= touched & (x > th[b0 + k])
         upd_row[p] += upd
-        _fire_mask(net, st, sc, base, mask, t, True)
+        if hit:
+            mask = np.uint64(0)
+            for k in range(m):
+                mask |= np.uint64((tm[b0 + k] != 0) & (v[b0 + k] > th[b0 + k])) << k
+            _fire_mask(net, st, sc, base, mask, t, True)
+    _clear_tmark(st, lo, hi)
 
 
 @_inline

@@ -80,6 +80,10 @@ class NetArrays(NamedTuple):
     src_dense_pop: np.ndarray  # i8[S] target population if the source is "dense" (one
     # whole-population segment, no delayed synapses, no synaptic state), else -1
     pop_theta: np.ndarray  # f8[P] theta_cmp shared by all neurons of p, or NaN if it varies
+    src_run_pop: np.ndarray  # i8[S] the population all immediate contiguous segments of s
+    # reach if they are partial runs into one population without synaptic state (e.g. the
+    # kernel rows of a convolution), else -1
+    src_run_nnz: np.ndarray  # i8[S] their nonzero weights in total
 
 
 @dataclass
@@ -354,6 +358,7 @@ def compile_network(net: Network) -> CompiledNetwork:
             ],
             dtype=np.float64,
         ),
+        **_run_sources(seg_src, src_idx, seg_len, seg_pop, seg_nnz, starts, flags),
     )
     return CompiledNetwork(
         network=net,
@@ -386,6 +391,35 @@ def _dense_sources(
     ok = (seg_len[g] == sizes[p]) & ((flags[p] & F_SYN) == 0) & ((flags[p] & F_VDIRECT) != 0)
     out[single[ok]] = p[ok]
     return out
+
+
+def _run_sources(
+    seg_src: np.ndarray,
+    src_idx: np.ndarray,
+    seg_len: np.ndarray,
+    seg_pop: np.ndarray,
+    seg_nnz: np.ndarray,
+    starts: np.ndarray,
+    flags: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """``src_run_pop`` and ``src_run_nnz`` (see NetArrays): sources whose contiguous
+    immediate segments (``src_ptr[s] .. src_idx[s]``, segments sorted by source) are all
+    partial runs into one population that takes currents directly, without synaptic
+    state. The kernel delivers them in a loop with no per-segment tests (the rows of a
+    convolution are the case)."""
+    n_src = src_idx.size
+    g = np.flatnonzero(np.arange(seg_src.size) < src_idx[seg_src])
+    src_of = seg_src[g]
+    p = seg_pop[g]
+    ok = (seg_len[g] < np.diff(starts)[p]) & ((flags[p] & F_SYN) == 0)
+    ok &= (flags[p] & F_VDIRECT) != 0
+    first = np.full(n_src, -1, dtype=np.int64)
+    first[src_of[::-1]] = p[::-1]  # the population of each source's first such segment
+    bad = np.zeros(n_src, dtype=bool)
+    np.logical_or.at(bad, src_of, ~ok | (p != first[src_of]))
+    run_pop = np.where((first >= 0) & ~bad, first, -1).astype(np.int64)
+    nnz = np.bincount(src_of, weights=seg_nnz[g], minlength=n_src).astype(np.int64)
+    return {"src_run_pop": run_pop, "src_run_nnz": np.where(run_pop >= 0, nnz, 0)}
 
 
 def _source_ids(

@@ -614,7 +614,14 @@ def test_conv_and_sparse_into_one_population(policy, f, seed):
     c_shape = (2, 6, 6)
     n_c = 72
     pops = [
-        A.Population("c", c_shape, threshold=1.2, beta=0.9, refractory=seed == 1),
+        A.Population(
+            "c",
+            c_shape,
+            # seed 2: per-neuron thresholds (the box scan's general pass)
+            threshold=rng.uniform(0.9, 1.5, c_shape) if seed == 2 else 1.2,
+            beta=0.9,
+            refractory=seed == 1,
+        ),
         A.Population("o", 4, threshold=0.8),
     ]
     projs = [
@@ -643,3 +650,37 @@ def test_conv_and_sparse_into_one_population(policy, f, seed):
     res = assert_matches_reference(net, x, policy=policy, group_size=f)
     assert res.spikes[:, :, 0].sum() > 0
     assert res.neuron_updates[:, :, 0].sum() > 0
+
+
+def test_run_sources_are_partial_runs_into_one_direct_population():
+    """The compiler's ``src_run_pop`` (the kernel's loop without per-segment tests) marks
+    exactly the sources whose contiguous immediate segments are partial runs into one
+    population without synaptic state, with their synaptic ops summed."""
+    rng = np.random.default_rng(0)
+    shape = (2, 5, 5)
+    pops = [A.Population(n, shape) for n in ("c", "e", "f")]
+    pops += [A.Population("s", shape, syn_gain=1.0, alpha=0.5), A.Population("d", 3)]
+    w = rng.normal(size=(2, 1, 3, 3))
+    w[0, 0, 1, 1] = 0.0  # a zero weight is not a synaptic op
+
+    def conv(name: str, src: str, tgt: str) -> A.Conv2d:
+        return A.Conv2d(name, src, tgt, rng.normal(size=(2, 2, 3, 3)), padding=1)
+
+    projs = [
+        A.Conv2d("ic", "input", "c", w, padding=1),  # runs into one population
+        conv("ce", "c", "e"),  # c: runs into two populations
+        conv("cf", "c", "f"),
+        conv("es", "e", "s"),  # e: runs into a population with synaptic state
+        A.Dense("fd", "f", "d", rng.normal(size=(3, 50))),  # f: whole-population rows
+    ]
+    c = A.compile_network(A.Network((1, 5, 5), pops, projs))
+    a = c.arrays
+    run_pop = a.src_run_pop
+    src_pop = np.concatenate([np.full(a.n_in, -1), a.pop_of])
+    assert (run_pop[: a.n_in] == 0).all()
+    assert (run_pop[a.n_in :] == -1).all(), np.unique(src_pop[run_pop >= 0])
+    np.testing.assert_array_equal(a.src_run_nnz, np.where(run_pop >= 0, c.fan_out(), 0))
+    # independently: a nonzero tap (ky, kx) of a 3x3 'same' kernel on 5x5 reaches
+    # (5 - |ky - 1|) * (5 - |kx - 1|) output positions
+    _, _, ky, kx = np.nonzero(w)
+    assert a.src_run_nnz.sum() == ((5 - abs(ky - 1)) * (5 - abs(kx - 1))).sum()
