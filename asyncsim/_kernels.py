@@ -494,7 +494,7 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
     g_idx = net.src_idx[s]
     g0 = net.src_ptr[s]
     rp = net.src_run_pop[s]
-    if rp >= 0 and not reactivity:
+    if rp >= 0:
         # partial runs into one population (convolution rows): no per-segment tests
         nnz = net.src_run_nnz[s] * mult
         row[rp] += nnz
@@ -508,6 +508,10 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
             w0 = np.uint64(net.seg_w[g])
             for k in range(ln):
                 v[tg + k] += val * w[w0 + k]
+            if reactivity:
+                recv = st.recv
+                for k in range(ln):
+                    recv[tg + k] += 1
             if track:
                 a = net.seg_tgt[g]
                 b = net.seg_len[g]

@@ -684,3 +684,43 @@ def test_run_sources_are_partial_runs_into_one_direct_population():
     # (5 - |ky - 1|) * (5 - |kx - 1|) output positions
     _, _, ky, kx = np.nonzero(w)
     assert a.src_run_nnz.sum() == ((5 - abs(ky - 1)) * (5 - abs(kx - 1))).sum()
+
+
+@pytest.mark.parametrize("policy", ["layered", "fifo"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_reactivity_counts_the_inputs_reaching_each_spiking_neuron(policy, stride):
+    """Reactivity (currents a neuron received in its timestep before it fired), by hand:
+    with one convolution from the input, every input event of a timestep is delivered
+    before any evaluation, so each spike's reactivity is the number of active input pixels
+    whose kernel footprint covers the neuron (weights all nonzero). A dense readout adds
+    one current per hidden spike of the timestep to every output neuron."""
+    rng = np.random.default_rng(stride)
+    k, pad = 3, 1
+    w = rng.uniform(0.3, 0.9, (2, 1, k, k))
+    conv = A.Conv2d("cv", "input", "c", w, stride=stride, padding=pad)
+    ho = (6 + 2 * pad - k) // stride + 1
+    pops = [A.Population("c", (2, ho, ho), threshold=0.8), A.Population("o", 3, threshold=0.1)]
+    dense = A.Dense("d", "c", "o", np.full((3, 2 * ho * ho), 0.01))
+    net = A.Network((1, 6, 6), pops, [conv, dense])
+    x = (rng.random((3, 5, 1, 6, 6)) < 0.3).astype(float)
+    res = A.Simulator(net, policy, 1, record_events=True, threads=1).run(x)
+    for s in range(x.shape[0]):
+        ev = res.events[s]
+        expected = [0, 0]
+        for t in range(x.shape[1]):
+            active = x[s, t, 0] != 0
+            hid = ev[(ev["timestep"] == t) & (ev["population"] == 0)]
+            for j, cnt in zip(hid["index"], hid["count"], strict=True):
+                oy, ox = divmod(int(j) % (ho * ho), ho)  # logical (channel, y, x)
+                ys = [oy * stride + dy - pad for dy in range(k)]
+                xs = [ox * stride + dx - pad for dx in range(k)]
+                n = sum(active[y, xx] for y in ys for xx in xs if 0 <= y < 6 and 0 <= xx < 6)
+                expected[0] += int(n) * int(cnt)
+            out = ev[(ev["timestep"] == t) & (ev["population"] == 1)]
+            if policy == "layered":  # every hidden spike of t precedes the readout
+                expected[1] += int(hid["count"].sum()) * int(out["count"].sum())
+        assert expected[0] > 0
+        assert res.reactivity[s, 0] == expected[0]
+        if policy == "layered":
+            assert expected[1] > 0
+            assert res.reactivity[s, 1] == expected[1]
