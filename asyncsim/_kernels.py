@@ -470,6 +470,14 @@ def _box_add(sc, p, lo, hi, length, stepid):
 
 
 @_inline
+def _received(st, tg, ln):
+    """Reactivity: neurons [tg, tg + ln) received one current each."""
+    recv = st.recv
+    for k in range(ln):
+        recv[tg + k] += 1
+
+
+@_inline
 def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
     """Deliver source ``s`` (unified id) with count/value ``val`` to all its targets.
 
@@ -503,20 +511,18 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
         hi = 0
         tot = 0
         for g in range(np.uint64(g0), np.uint64(g_idx)):
-            tg = np.uint64(net.seg_tgt[g])
-            ln = np.uint64(net.seg_len[g])
+            a = net.seg_tgt[g]
+            b = net.seg_len[g]
+            tg = np.uint64(a)
+            ln = np.uint64(b)
             w0 = np.uint64(net.seg_w[g])
             for k in range(ln):
                 v[tg + k] += val * w[w0 + k]
             if reactivity:
-                recv = st.recv
-                for k in range(ln):
-                    recv[tg + k] += 1
+                _received(st, tg, ln)
             if track:
-                a = net.seg_tgt[g]
-                b = net.seg_len[g]
                 _flag_run(st, sc, a, b, rp)
-                lo = min(lo, a)
+                lo = min(lo, a)  # signed: min of a uint64 and an int64 is a float
                 hi = max(hi, a + b)
                 tot += b
         if track:
@@ -550,9 +556,7 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
             if whole:
                 sc.pop_recv[pu] += 1  # every neuron of p received this current
             else:
-                recv = st.recv
-                for k in range(ln):
-                    recv[tg + k] += 1
+                _received(st, tg, ln)
     g1 = net.src_split[s]
     idx = net.seg_idx
     for g in range(g_idx, g1):  # indexed (sparse) segments: scattered adds

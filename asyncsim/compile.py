@@ -317,6 +317,9 @@ def compile_network(net: Network) -> CompiledNetwork:
     nz = np.concatenate([[0], np.cumsum(weights != 0)]).astype(np.int64)
     seg_nnz = nz[seg_w + seg_len] - nz[seg_w]
 
+    # populations whose potential takes arriving currents directly (no synaptic state):
+    # the targets of the kernel's fused and run delivery paths
+    direct = ((flags & F_SYN) == 0) & ((flags & F_VDIRECT) != 0)
     arrays = NetArrays(
         n_in=int(n_in),
         n_neurons=int(n),
@@ -350,7 +353,7 @@ def compile_network(net: Network) -> CompiledNetwork:
         seg_idx=seg_idx,
         weights=np.ascontiguousarray(weights, dtype=np.float32),
         max_src_segs=int(counts.max()) if counts.size else 0,
-        src_dense_pop=_dense_sources(src_ptr, imm_contig, seg_len, seg_pop, starts, flags),
+        src_dense_pop=_dense_sources(src_ptr, imm_contig, seg_len, seg_pop, sizes, direct),
         pop_theta=np.array(
             [
                 theta_cmp[a] if b > a and np.all(theta_cmp[a:b] == theta_cmp[a]) else np.nan
@@ -358,7 +361,7 @@ def compile_network(net: Network) -> CompiledNetwork:
             ],
             dtype=np.float64,
         ),
-        **_run_sources(seg_src, src_idx, seg_len, seg_pop, seg_nnz, starts, flags),
+        **_run_sources(seg_src, src_idx, seg_len, seg_pop, seg_nnz, sizes, direct),
     )
     return CompiledNetwork(
         network=net,
@@ -376,8 +379,8 @@ def _dense_sources(
     imm_contig: np.ndarray,
     seg_len: np.ndarray,
     seg_pop: np.ndarray,
-    starts: np.ndarray,
-    flags: np.ndarray,
+    sizes: np.ndarray,
+    direct: np.ndarray,
 ) -> np.ndarray:
     """For each source, its target population if it has exactly one segment, immediate,
     covering a whole population without synaptic state (a fully connected row); else -1.
@@ -387,8 +390,7 @@ def _dense_sources(
     single = np.flatnonzero((total == 1) & (imm_contig == 1))
     g = src_ptr[single]
     p = seg_pop[g]
-    sizes = np.diff(starts)
-    ok = (seg_len[g] == sizes[p]) & ((flags[p] & F_SYN) == 0) & ((flags[p] & F_VDIRECT) != 0)
+    ok = (seg_len[g] == sizes[p]) & direct[p]
     out[single[ok]] = p[ok]
     return out
 
@@ -399,8 +401,8 @@ def _run_sources(
     seg_len: np.ndarray,
     seg_pop: np.ndarray,
     seg_nnz: np.ndarray,
-    starts: np.ndarray,
-    flags: np.ndarray,
+    sizes: np.ndarray,
+    direct: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """``src_run_pop`` and ``src_run_nnz`` (see NetArrays): sources whose contiguous
     immediate segments (``src_ptr[s] .. src_idx[s]``, segments sorted by source) are all
@@ -411,8 +413,7 @@ def _run_sources(
     g = np.flatnonzero(np.arange(seg_src.size) < src_idx[seg_src])
     src_of = seg_src[g]
     p = seg_pop[g]
-    ok = (seg_len[g] < np.diff(starts)[p]) & ((flags[p] & F_SYN) == 0)
-    ok &= (flags[p] & F_VDIRECT) != 0
+    ok = (seg_len[g] < sizes[p]) & direct[p]
     first = np.full(n_src, -1, dtype=np.int64)
     first[src_of[::-1]] = p[::-1]  # the population of each source's first such segment
     bad = np.zeros(n_src, dtype=bool)
