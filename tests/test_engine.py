@@ -4,12 +4,16 @@ determinism guarantees (seeds, batching, threads, streaming)."""
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from numba import njit
 
 import asyncsim as A
+from asyncsim import _kernels as K
 from tests.conftest import assert_matches_reference, chain
 
 # --------------------------------------------------------------------------- determinism
@@ -724,3 +728,67 @@ def test_reactivity_counts_the_inputs_reaching_each_spiking_neuron(policy, strid
         if policy == "layered":
             assert expected[1] > 0
             assert res.reactivity[s, 1] == expected[1]
+
+
+# --------------------------------------------------------------------------- momentum queue
+
+
+@njit  # not cached: numba's cache would not see changes to the kernels it calls
+def _heap_trace(keys, pattern, prefill):
+    """Drive the engine's heap: ``prefill`` entries heapified at once (as the timestep
+    start re-keys carried spikes), then ``pattern[i]`` pushes before the i-th pop (key
+    ``keys[seq]``, arrival number ``seq``, source ``seq``). Returns the popped sources."""
+    cap = prefill + pattern.sum() + 1
+    qk = np.empty(cap)
+    qs = np.empty(cap, np.int64)
+    qsrc = np.empty(cap, np.int64)
+    qval = np.empty(cap)
+    for i in range(prefill):
+        qk[i] = keys[i]
+        qs[i] = i
+        qsrc[i] = i
+        qval[i] = 1.0
+    K._heapify(qk, qs, qsrc, qval, prefill)
+    n = prefill
+    seq = prefill
+    out = np.empty(cap, np.int64)
+    npop = 0
+    for k in range(pattern.shape[0]):
+        for _ in range(pattern[k]):
+            K._heap_push(qk, qs, qsrc, qval, n, keys[seq], seq, seq, 1.0)
+            n += 1
+            seq += 1
+        if n > 0:
+            out[npop], _ = K._heap_pop(qk, qs, qsrc, qval, n)
+            npop += 1
+            n -= 1
+    while n > 0:
+        out[npop], _ = K._heap_pop(qk, qs, qsrc, qval, n)
+        npop += 1
+        n -= 1
+    return out[:npop]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_momentum_heap_pops_in_key_then_arrival_order(seed):
+    """The engine's 4-ary heap (bottom-up pop, Floyd heapify) against :mod:`heapq` on
+    (key, arrival): many ties, sizes that leave every partial family of four children,
+    bursts of pushes, and a heapified prefill."""
+    rng = np.random.default_rng(seed)
+    prefill = int(rng.integers(0, 40))
+    pattern = rng.choice([0, 0, 1, 1, 1, 2, 3, 7], size=int(rng.integers(50, 400)))
+    total = prefill + int(pattern.sum())
+    keys = np.round(rng.normal(0.0, 1.0, total), 1)  # ~40 distinct values: ties everywhere
+    keys[rng.random(total) < 0.1] = -np.inf
+    want: list[int] = []
+    heap = [(keys[i], i) for i in range(prefill)]
+    heapq.heapify(heap)
+    seq = prefill
+    for k in pattern:
+        for _ in range(k):
+            heapq.heappush(heap, (keys[seq], seq))
+            seq += 1
+        if heap:
+            want.append(heapq.heappop(heap)[1])
+    want += [heapq.heappop(heap)[1] for _ in range(len(heap))]
+    assert _heap_trace(keys, pattern, prefill).tolist() == want
