@@ -9,8 +9,8 @@ parallel threads.
 
 Cost model (N neurons, G segments, F group size): per timestep O(N) for the leak plus,
 per delivered spike, O(segment lengths) for the adds and O(log Q) for the queue
-(4-ary heap, Q pending) under momentum, O(1) under fifo and random. Threshold evaluation
-visits only neurons that received current in the forward step.
+(binary heap, Q pending) under momentum, O(1) under fifo (sliding array) and random.
+Threshold evaluation visits only neurons that received current in the forward step.
 """
 
 from __future__ import annotations
@@ -226,8 +226,7 @@ def _randint(rng, n):
 # --------------------------------------------------------------------------- heap
 @_inline
 def _less(qk, qs, i, j):
-    """Entry i pops before entry j: smaller key, then smaller arrival number."""
-    return (qk[i] < qk[j]) | ((qk[i] == qk[j]) & (qs[i] < qs[j]))
+    return qk[i] < qk[j] or (qk[i] == qk[j] and qs[i] < qs[j])
 
 
 # Unsigned constants for unsigned index arithmetic (heap, queue, per-step delivery): an
@@ -237,28 +236,11 @@ def _less(qk, qs, i, j):
 _U0 = np.uint64(0)
 _U1 = np.uint64(1)
 _U2 = np.uint64(2)
-_U3 = np.uint64(3)
-_U4 = np.uint64(4)
-
-
-@_inline
-def _min_child(qk, qs, c, n):
-    """The first-popping of the children c .. min(c + 4, n) - 1 of a 4-ary heap node (c < n).
-    A full family is a tournament of independent comparisons (pairs, then winners)."""
-    if c + _U3 < n:
-        a = c + np.uint64(_less(qk, qs, c + _U1, c))
-        b = c + _U2 + np.uint64(_less(qk, qs, c + _U3, c + _U2))
-        return b if _less(qk, qs, b, a) else a
-    m = c
-    for k in range(c + _U1, n):
-        if _less(qk, qs, k, m):
-            m = k
-    return m
 
 
 @_inline
 def _sift_down(qk, qs, qsrc, qval, i, n):
-    """Move entry i down to its place in a 4-ary heap of size n (a hole moves instead of
+    """Move entry i down to its place in a heap of size n (a hole moves instead of
     swapping, so each level costs one copy); O(log n)."""
     i = np.uint64(i)
     n = np.uint64(n)
@@ -267,10 +249,12 @@ def _sift_down(qk, qs, qsrc, qval, i, n):
     src = qsrc[i]
     val = qval[i]
     while True:
-        c = _U4 * i + _U1
-        if c >= n:
+        m = _U2 * i + _U1
+        if m >= n:
             break
-        m = _min_child(qk, qs, c, n)
+        r = m + _U1
+        if r < n and _less(qk, qs, r, m):
+            m = r
         if qk[m] < key or (qk[m] == key and qs[m] < sq):
             qk[i] = qk[m]
             qs[i] = qs[m]
@@ -287,18 +271,17 @@ def _sift_down(qk, qs, qsrc, qval, i, n):
 
 @_inline
 def _heapify(qk, qs, qsrc, qval, n):
-    """Make ``[0, n)`` a 4-ary heap (Floyd: sift down every internal node, last first);
-    O(n)."""
-    for i in range((n - 2) // 4, -1, -1):
+    """Make ``[0, n)`` a heap (Floyd: sift down every internal node, last first); O(n)."""
+    for i in range(n // 2 - 1, -1, -1):
         _sift_down(qk, qs, qsrc, qval, i, n)
 
 
 @_inline
 def _heap_push(qk, qs, qsrc, qval, n, key, seq, src, val):
-    """Insert into a 4-ary heap of size n (capacity ensured by the caller); O(log n)."""
+    """Insert into a heap of size n (capacity ensured by the caller); O(log n)."""
     i = np.uint64(n)
     while i > _U0:
-        parent = (i - _U1) >> _U2
+        parent = (i - _U1) >> _U1
         if key < qk[parent] or (key == qk[parent] and seq < qs[parent]):
             qk[i] = qk[parent]
             qs[i] = qs[parent]
@@ -315,23 +298,24 @@ def _heap_push(qk, qs, qsrc, qval, n, key, seq, src, val):
 
 @_inline
 def _heap_pop(qk, qs, qsrc, qval, n):
-    """Remove the first-popping (key, seq) entry of a 4-ary heap of size n; O(log n).
+    """Remove the smallest (key, seq) entry of a heap of size n; O(log n).
 
-    Bottom-up (Wegener): the hole left at the root descends to a leaf along the
-    first-popping children, then the last entry rises from there, which is rarely more
-    than a level. Four children per node halve the depth of a binary heap, and the
-    three comparisons of a level do not depend on each other. Entries are distinct in
-    (key, seq), so every valid heap pops the same sequence."""
+    Bottom-up (Wegener): the hole left at the root descends to a leaf along the smaller
+    children (one comparison per level, computed without a branch), then the last entry
+    rises from there, which is rarely more than a level. Entries are distinct in (key,
+    seq), so every valid heap pops the same sequence as the textbook sift-down."""
     src = qsrc[0]
     val = qval[0]
     last = np.uint64(n - 1)
     if last > _U0:
         i = _U0
         while True:
-            c = _U4 * i + _U1
-            if c >= last:
+            m = _U2 * i + _U1
+            if m >= last:
                 break
-            m = _min_child(qk, qs, c, last)
+            r = m + _U1
+            if r < last:
+                m += np.uint64((qk[r] < qk[m]) | ((qk[r] == qk[m]) & (qs[r] < qs[m])))
             qk[i] = qk[m]
             qs[i] = qs[m]
             qsrc[i] = qsrc[m]
@@ -344,7 +328,7 @@ def _heap_pop(qk, qs, qsrc, qval, n):
 
 class Queue(NamedTuple):
     """Pending entries. ``src`` is a unified source id (inputs first), ``val`` the
-    delivered count. momentum: a 4-ary heap on (key, seq) in ``[0, n)``; fifo: arrival
+    delivered count. momentum: a binary heap on (key, seq) in ``[0, n)``; fifo: arrival
     order in ``[head, head + n)`` (a heap whose keys are all equal is a FIFO, so this is
     the same order at O(1) per operation); random: an unordered pool in ``[0, n)``."""
 

@@ -771,9 +771,9 @@ def _heap_trace(keys, pattern, prefill):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_momentum_heap_pops_in_key_then_arrival_order(seed):
-    """The engine's 4-ary heap (bottom-up pop, Floyd heapify) against :mod:`heapq` on
-    (key, arrival): many ties, sizes that leave every partial family of four children,
-    bursts of pushes, and a heapified prefill."""
+    """The engine's heap (bottom-up pop, Floyd heapify) against :mod:`heapq` on (key,
+    arrival): many ties, -inf keys (queued input), bursts of pushes, a heapified prefill
+    (the timestep start re-keys carried spikes)."""
     rng = np.random.default_rng(seed)
     prefill = int(rng.integers(0, 40))
     pattern = rng.choice([0, 0, 1, 1, 1, 2, 3, 7], size=int(rng.integers(50, 400)))
