@@ -1,7 +1,7 @@
 """A/B timing of two revisions of asyncsim on the reference workload.
 
     python benchmarks/ab.py HEAD~1 HEAD                       # fifo, momentum, random F=1
-    python benchmarks/ab.py main WT --configs layered fifo:1 --rounds 5
+    python benchmarks/ab.py main WT --configs layered fifo:1 momentum:inf --rounds 5
     python benchmarks/ab.py HEAD WT --workdir /tmp/ab            # keep the exports ...
     python benchmarks/ab.py HEAD WT --workdir /tmp/ab --reuse    # ... and time them again
 
@@ -41,7 +41,8 @@ frames = bench_inputs(samples, 100, net.n_inputs, 0.1, 1)
 out = {}
 for cfg in configs:
     pol, _, f = cfg.partition(":")
-    sim = Simulator(net, policy=pol, group_size=int(f or 1), seed=0, threads=1)
+    group = int(f) if f.isdigit() else (f or 1)  # "inf" passes through
+    sim = Simulator(net, policy=pol, group_size=group, seed=0, threads=1)
     sim.run(frames[:2])
     times = []
     for _ in range(repeats):
