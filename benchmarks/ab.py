@@ -27,6 +27,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from asyncsim.errors import AsyncsimError
+from asyncsim.policies import Policy, parse_group_size
+
 REPO = Path(__file__).resolve().parent.parent
 
 _CHILD = """
@@ -41,8 +44,7 @@ frames = bench_inputs(samples, 100, net.n_inputs, 0.1, 1)
 out = {}
 for cfg in configs:
     pol, _, f = cfg.partition(":")
-    group = int(f) if f.isdigit() else (f or 1)  # "inf" passes through
-    sim = Simulator(net, policy=pol, group_size=group, seed=0, threads=1)
+    sim = Simulator(net, policy=pol, group_size=f or 1, seed=0, threads=1)
     sim.run(frames[:2])
     times = []
     for _ in range(repeats):
@@ -106,6 +108,13 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.reuse and args.workdir is None:
         ap.error("--reuse needs --workdir (the directory of an earlier run)")
+    for cfg in args.configs:  # fail here, not in a child after minutes of compiling
+        pol, _, f = cfg.partition(":")
+        try:
+            Policy.parse(pol)
+            parse_group_size(f or 1)
+        except AsyncsimError as e:
+            ap.error(f"--configs {cfg!r}: {e} (write POLICY or POLICY:F, e.g. momentum:inf)")
     with tempfile.TemporaryDirectory() as tmp:
         root = args.workdir or Path(tmp)
         paths = {"A": root / "A", "B": root / "B"}

@@ -81,3 +81,32 @@ def test_ab_script_rejects_reuse_without_exports(tmp_path):
     assert res.returncode != 0
     assert f"no export in {tmp_path / 'A'}" in res.stderr
     assert not (tmp_path / "A").exists()  # nothing was exported
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [("momentum:0", "must be >= 1"), ("lifo:1", "unknown policy 'lifo'"), ("fifo:x", "'x'")],
+)
+def test_ab_script_rejects_a_bad_config_before_exporting(tmp_path, config, message):
+    """A configuration the engine would refuse stops benchmarks/ab.py in one line, naming
+    it, before anything is exported or compiled (it used to fail in a child process
+    after the first compile)."""
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "ab.py"
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "HEAD",
+            "WT",
+            "--workdir",
+            str(tmp_path),
+            "--configs",
+            "fifo:1",
+            config,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2
+    assert f"--configs {config!r}" in res.stderr and message in res.stderr
+    assert not (tmp_path / "A").exists()
