@@ -1297,15 +1297,20 @@ def _load_steps(ctr):
 
 
 @_hot
-def _run_f1(net, prm, label, st, q, ev, rec, sc, ti, t):
-    """Forward steps 2, 3, ... of timestep ``t`` under an asynchronous policy with F = 1:
-    pop one entry, deliver it (add and threshold test fused for a dense row), emit.
+def _run_async(net, prm, label, st, q, ev, rec, sc, ti, t):
+    """The forward steps of timestep ``t`` under an asynchronous policy, from the resume
+    point in ``st.ctr``: step 1 evaluates what the injection delivered; each later step
+    takes min(F, pending) entries from the queue in the policy's order and delivers them
+    (one dense row: add and threshold test fused; a group: as one list, dense rows into
+    one population fused), evaluates the touched neurons and queues their spikes.
 
-    The same steps as the general loop of :func:`_advance`, in a separate function with
-    far fewer live values, so the per-step bookkeeping stays in registers (measured: most
-    of an F = 1 step's cost is bookkeeping, not synaptic work). State comes from and goes
-    back to ``st.ctr`` (resume slots). Returns 1 when the timestep ended, 0 when a buffer
-    may be too small for the next step (the caller's safe point grows it and continues).
+    A separate function from :func:`_advance` with far fewer live values, so the per-step
+    bookkeeping stays in registers (measured: most of an F = 1 step's cost is bookkeeping,
+    not synaptic work); it also keeps one inlined copy of the step's delivery, evaluation
+    and emission (numba's IR inlining copies a callee at every call site, and those copies
+    dominate the first compile). State comes from and goes back to ``st.ctr`` (resume
+    slots). Returns 1 when the timestep ended, 0 when a buffer may be too small for the next
+    step (the caller's safe point grows it and calls again).
     """
     ctr = st.ctr
     qn, head, seq, stepid, nev, step, first_out_step, spikes_ts, synops_ts, peak = _load_steps(ctr)
@@ -1314,21 +1319,37 @@ def _run_f1(net, prm, label, st, q, ev, rec, sc, ti, t):
     upd_row = rec.updates[ti]
     ended = 0
     while True:
-        if _timestep_ends(prm, step, first_out_step, qn):
-            ended = 1
-            break
-        head, fits, _, _, _, _ = _step_room(net, prm, sc, q, ev, head, qn, nev)
-        if not fits:
-            break  # a buffer may be too small: the caller's safe point grows it
-        stepid += 1
-        sc.k[K_TOUCH] = 0
+        if step > 0:
+            if _timestep_ends(prm, step, first_out_step, qn):
+                ended = 1
+                break
+            head, fits, _, _, _, _ = _step_room(net, prm, sc, q, ev, head, qn, nev)
+            if not fits:
+                break  # a buffer may be too small: the caller's safe point grows it
+            stepid += 1
+            sc.k[K_TOUCH] = 0
         step += 1
         sc.k[K_NEW] = 0
-        head, ops, evaluated = _deliver_popped(
-            net, prm, st, sc, q, head, qn, t, stepid, in_row, syn_row, upd_row
-        )
-        qn -= 1
-        synops_ts += ops
+        evaluated = False
+        if step > 1:
+            ng = min(prm.group_size, qn)
+            if ng == 1:
+                head, ops, evaluated = _deliver_popped(
+                    net, prm, st, sc, q, head, qn, t, stepid, in_row, syn_row, upd_row
+                )
+                qn -= 1
+                synops_ts += ops
+            else:
+                # take the group in delivery order (the list has room: checked by
+                # _step_room), then deliver it
+                for i in range(ng):
+                    s, val, head = _pop(q, head, qn, prm.policy, st.rng)
+                    qn -= 1
+                    sc.bsrc[i] = s
+                    sc.bval[i] = val
+                synops_ts += _deliver_list(
+                    net, st, sc, ng, t, stepid, in_row, syn_row, True, prm.reactivity
+                )
         if not evaluated:
             _evaluate(net, st, sc, t, stepid, upd_row)
         if sc.k[K_NEW] > 0:
@@ -1450,16 +1471,12 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                         sc.bsrc[nb] = c
                         sc.bval[nb] = xc
                         nb += 1
-            if nb > 0:
-                # channel order; dense rows into one population fused (same summation
-                # order); layered mode evaluates whole populations, so nothing is tracked
-                synops_ts += _deliver_list(
-                    net, st, sc, nb, t, stepid, in_row, syn_row, not layered, prm.reactivity
-                )
+            # (the list of nb input sources is delivered at the top of the forward loop)
             peak = max(peak, qn)
             step = 0
             phase = 1
         else:
+            nb = 0
             step = ctr[C_RSTEP]
             first_out_step = ctr[C_RFIRST]
             spikes_ts = ctr[C_RSPK]
@@ -1468,9 +1485,19 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
 
         # ---- 3. forward steps
         while True:
-            if step > 0 and not layered and prm.group_size == 1:
-                # F = 1: the steps run in _run_f1 until the timestep ends or a buffer
-                # may need to grow (then the safe point below handles it)
+            if nb > 0:
+                # the one delivery of a source list in this function: the input frame
+                # (forward step 1) or, layered, the spikes of the population just
+                # evaluated. Channel / id order; dense rows into one population fused
+                # (same summation order); layered mode evaluates whole populations, so
+                # nothing is tracked
+                synops_ts += _deliver_list(
+                    net, st, sc, nb, t, stepid, in_row, syn_row, not layered, prm.reactivity
+                )
+                nb = 0
+            if not layered:
+                # asynchronous steps run in _run_async until the timestep ends or a
+                # buffer may need to grow (then the safe point below handles it)
                 _save_steps(
                     ctr,
                     qn,
@@ -1484,97 +1511,62 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                     synops_ts,
                     peak,
                 )
-                ended = _run_f1(net, prm, label, st, q, ev, rec, sc, ti, t)
+                ended = _run_async(net, prm, label, st, q, ev, rec, sc, ti, t)
                 qn, head, seq, stepid, nev, step, first_out_step, spikes_ts, synops_ts, peak = (
                     _load_steps(ctr)
                 )
                 if ended:
                     break
-            if step > 0:
-                # ---- safe point before forward step step + 1
-                head, fits, need_q, need_t, need_b, need_ev = _step_room(
-                    net, prm, sc, q, ev, head, qn, nev
+            elif step >= npop:
+                break
+            # ---- safe point before forward step step + 1
+            head, fits, need_q, need_t, need_b, need_ev = _step_room(
+                net, prm, sc, q, ev, head, qn, nev
+            )
+            if not fits:
+                ctr[C_NEED_Q] = need_q
+                ctr[C_NEED_T] = need_t
+                ctr[C_NEED_B] = need_b
+                ctr[C_NEED_EV] = need_ev
+                _save_steps(
+                    ctr,
+                    qn,
+                    head,
+                    seq,
+                    stepid,
+                    nev,
+                    step,
+                    first_out_step,
+                    spikes_ts,
+                    synops_ts,
+                    peak,
                 )
-                if not fits:
-                    ctr[C_NEED_Q] = need_q
-                    ctr[C_NEED_T] = need_t
-                    ctr[C_NEED_B] = need_b
-                    ctr[C_NEED_EV] = need_ev
-                    _save_steps(
-                        ctr,
-                        qn,
-                        head,
-                        seq,
-                        stepid,
-                        nev,
-                        step,
-                        first_out_step,
-                        spikes_ts,
-                        synops_ts,
-                        peak,
-                    )
-                    status = NEED_ROOM
-                    break
+                status = NEED_ROOM
+                break
+            if not layered:
+                continue  # room after all: _run_async goes on
+            # ---- layered forward step: one population, in topological order; it has
+            # received all its currents of this timestep, so every neuron is evaluated
+            # once, and its spikes (in id order) are delivered before the next one
+            if step > 0:
                 stepid += 1
                 sc.k[K_TOUCH] = 0
             step += 1
             sc.k[K_NEW] = 0
-            if layered:
-                # one population per step, in topological order: it has received all its
-                # currents of this timestep, so every neuron is evaluated once
-                p = net.topo[step - 1]
-                upd_row[p] += net.pop_start[p + 1] - net.pop_start[p]
-                _scan(net, st, sc, p, t, False)
-            else:
-                evaluated = False
-                if step > 1:
-                    ng = min(prm.group_size, qn)
-                    if ng == 1:
-                        head, ops, evaluated = _deliver_popped(
-                            net, prm, st, sc, q, head, qn, t, stepid, in_row, syn_row, upd_row
-                        )
-                        qn -= 1
-                        synops_ts += ops
-                    else:
-                        # take the group in delivery order (the list has room: checked
-                        # at the safe point), then deliver it; dense rows into the same
-                        # population are fused, with the same summation order
-                        for i in range(ng):
-                            s, val, head = _pop(q, head, qn, policy, st.rng)
-                            qn -= 1
-                            sc.bsrc[i] = s
-                            sc.bval[i] = val
-                        synops_ts += _deliver_list(
-                            net, st, sc, ng, t, stepid, in_row, syn_row, True, prm.reactivity
-                        )
-                if not evaluated:
-                    _evaluate(net, st, sc, t, stepid, upd_row)
-
-            # ---- emit this step's spikes in order of global logical id
+            p = net.topo[step - 1]
+            upd_row[p] += net.pop_start[p + 1] - net.pop_start[p]
+            _scan(net, st, sc, p, t, False)
             nnew = sc.k[K_NEW]
             if nnew > 0:
                 state = (qn, seq, nev, spikes_ts, first_out_step, peak)
                 qn, seq, nev, spikes_ts, first_out_step, peak = _emit(
                     net, prm, st, sc, q, ev, rec, ti, step, label, head, synops_ts, state
                 )
-                if layered:
-                    # deliver this population's spikes (in id order) before the next one
-                    # evaluates; dense rows into one population are fused
-                    for oi in range(nnew):
-                        i = sc.order[oi]
-                        sc.bsrc[oi] = n_in + sc.newspk[i]
-                        sc.bval[oi] = float(sc.ncount[i])
-                    synops_ts += _deliver_list(
-                        net, st, sc, nnew, t, stepid, in_row, syn_row, False, prm.reactivity
-                    )
-
-            # ---- does the timestep end here?
-            if layered:
-                if step >= npop:
-                    break
-                continue
-            if _timestep_ends(prm, step, first_out_step, qn):
-                break
+                for oi in range(nnew):
+                    i = sc.order[oi]
+                    sc.bsrc[oi] = n_in + sc.newspk[i]
+                    sc.bval[oi] = float(sc.ncount[i])
+                nb = nnew
         if status == NEED_ROOM:
             break
 
