@@ -1211,22 +1211,6 @@ def run_chunk(net, prm, frames, label, st, q, ev, rec):
 
 
 @_inline
-def _deliver_popped(net, prm, st, sc, q, head, qn, t, stepid, in_row, syn_row, upd_row):
-    """Pop the next entry and deliver it as the step's only delivery. A dense row into
-    one population is added and evaluated in one pass (nothing else can touch a neuron in
-    this step); anything else goes through :func:`_deliver` and the caller evaluates.
-    Returns ``(head, synaptic ops, evaluated)``."""
-    s, val, head = _pop(q, head, qn, prm.policy, st.rng)
-    row = in_row if s < net.n_in else syn_row
-    p = net.src_dense_pop[np.uint64(s)]
-    if p >= 0:
-        ops = _deliver_one_and_fire(net, st, sc, s, val, p, t, row, upd_row, prm.reactivity)
-        return head, ops, True
-    ops = _deliver(net, st, sc, s, val, t, stepid, row, True, prm.reactivity)
-    return head, ops, False
-
-
-@_inline
 def _timestep_ends(prm, step, first_out_step, qn):
     """The stop rule after forward step ``step`` of an asynchronous timestep: k steps after
     the first output spike (output:k), n steps (steps:n), or an empty queue."""
@@ -1332,21 +1316,26 @@ def _run_async(net, prm, label, st, q, ev, rec, sc, ti, t):
         sc.k[K_NEW] = 0
         evaluated = False
         if step > 1:
+            # take min(F, pending) entries in delivery order (the list has room: checked
+            # by _step_room)
             ng = min(prm.group_size, qn)
-            if ng == 1:
-                head, ops, evaluated = _deliver_popped(
-                    net, prm, st, sc, q, head, qn, t, stepid, in_row, syn_row, upd_row
-                )
+            for i in range(ng):
+                s, val, head = _pop(q, head, qn, prm.policy, st.rng)
                 qn -= 1
-                synops_ts += ops
+                sc.bsrc[i] = s
+                sc.bval[i] = val
+            s = sc.bsrc[0]
+            p = net.src_dense_pop[np.uint64(s)] if ng == 1 else -1
+            if p >= 0:
+                # the step's only delivery is a dense row into one population: add and
+                # evaluate in one pass (nothing else can touch a neuron in this step)
+                row = in_row if s < net.n_in else syn_row
+                synops_ts += _deliver_one_and_fire(
+                    net, st, sc, s, sc.bval[0], p, t, row, upd_row, prm.reactivity
+                )
+                evaluated = True
             else:
-                # take the group in delivery order (the list has room: checked by
-                # _step_room), then deliver it
-                for i in range(ng):
-                    s, val, head = _pop(q, head, qn, prm.policy, st.rng)
-                    qn -= 1
-                    sc.bsrc[i] = s
-                    sc.bval[i] = val
+                # anything else as a list: dense rows into one population fused
                 synops_ts += _deliver_list(
                     net, st, sc, ng, t, stepid, in_row, syn_row, True, prm.reactivity
                 )
