@@ -475,13 +475,14 @@ def test_non_spiking_readout_decisions():
     assert res.stable_correct[0, 0] == 0 and res.stable_correct[1, 0] == -1
 
 
-@pytest.mark.parametrize("policy", ["fifo", "momentum"])
+@pytest.mark.parametrize("policy", ["fifo", "momentum", "layered"])
 @pytest.mark.parametrize("refractory", [True, False])
 def test_buffers_grow_mid_timestep(policy, refractory):
-    """Queue, touched list and event log start small (64 entries) and must grow in the
+    """Queue, touched list (64 entries) and event log (256) start small and must grow in the
     middle of a timestep (300 neurons, F = 1, hundreds of pending spikes; without
-    refractoriness neurons re-fire): the engine still matches the reference exactly,
-    with and without event recording (per-sample and batched kernels)."""
+    refractoriness neurons re-fire; layered: the event log grows between populations):
+    the engine still matches the reference exactly, with and without event recording
+    (per-sample and batched kernels)."""
     rng = np.random.default_rng(21)
     pops = [
         A.Population("h", 150, threshold=0.5, refractory=refractory, reset="subtract"),
