@@ -356,9 +356,11 @@ class Scratch(NamedTuple):
     k: np.ndarray  # i8[3] counters
     bsrc: np.ndarray  # i8[cap >= n_in + N] sources to deliver in order (fused delivery)
     bval: np.ndarray  # f8[cap] their counts / values
-    box: np.ndarray  # i8[P, 5] per population: step stamp, lowest and highest+1 neuron
-    # reached by contiguous partial runs in that step, their total length; and the stamp
-    # of the latest step in which an indexed run reached the population
+    box: np.ndarray  # i8[P, 6] per population: step stamp, lowest and highest+1 neuron
+    # reached by contiguous partial runs in that step, their total length; the stamp of
+    # the latest step in which an indexed run reached the population; and the stamp of the
+    # latest step in which a run source (convolution) reached it: its runs are flagged but
+    # not listed, so the box must be scanned
 
 
 K_TOUCH = 0  # touched runs in this step
@@ -445,14 +447,14 @@ def _touch_run(st, sc, start, length, p, stepid):
     list, flagged in ``tmark`` (one byte per neuron: cheap to write for long runs; the
     evaluation clears it), and inside p's bounding box for this step (so evaluation can
     scan the box instead of the list when the runs overlap densely)."""
-    _flag_run(st, sc, start, length, p)
+    _touch(sc, start, length, p, 0)
+    _flag(st, start, length)
     _box_add(sc, p, start, start + length, length, stepid)
 
 
 @_inline
-def _flag_run(st, sc, start, length, p):
-    """The touched-list entry and ``tmark`` flags of a contiguous run (no box update)."""
-    _touch(sc, start, length, p, 0)
+def _flag(st, start, length):
+    """The ``tmark`` flags of neurons [start, start + length)."""
     tm = st.tmark
     lo = np.uint64(start)
     for k in range(np.uint64(length)):
@@ -490,9 +492,12 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
 
     Immediate segments add ``val * w`` to v (and/or the synaptic state) at once; delayed
     segments add into the ring slot of timestep ``t + delay``. Touched targets are
-    registered for threshold evaluation: a whole population with one stamp, partial runs
-    in the touched list (capacity reserved by the caller). Synaptic operations (nonzero
-    synapses, times the count for network spikes) are added to ``row`` by target
+    registered for threshold evaluation (``track`` > 0): a whole population with one
+    stamp, partial runs in the touched list (capacity reserved by the caller), except the
+    runs of a run source (convolution) when ``track == 2``: those are only flagged, and
+    their population's bounding box is marked to be scanned (many sources in one step
+    cover it densely; one source is cheaper to evaluate from the list). Synaptic operations
+    (nonzero synapses, times the count for network spikes) are added to ``row`` by target
     population and returned. O(total segment length).
 
     Performance notes (measured in benchmarks/, see docs/performance.md): the add loops
@@ -528,12 +533,16 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
             if reactivity:
                 _received(st, tg, ln)
             if track:
-                _flag_run(st, sc, a, b, rp)
+                if track == 1:
+                    _touch(sc, a, b, rp, 0)
+                _flag(st, a, b)
                 lo = min(lo, a)  # signed: min of a uint64 and an int64 is a float
                 hi = max(hi, a + b)
                 tot += b
         if track:
             _box_add(sc, rp, lo, hi, tot, stepid)
+            if track == 2:
+                sc.box[rp, 5] = stepid  # flagged, not listed: the box will be scanned
         g0 = g_idx  # nothing left for the general loop
     # contiguous segments: vectorised adds (unsigned g: no negative-index wraparound)
     for g in range(np.uint64(g0), np.uint64(g_idx)):
@@ -620,10 +629,14 @@ def _deliver_list(net, st, sc, nb, t, stepid, in_row, net_row, track, reactivity
     deliveries, while reading and writing ``v`` once per run instead of once per source
     (runs of 8 were measured: no further gain).
     Every other source goes through :func:`_deliver` (``track``: register touched runs
-    for evaluation; layered mode evaluates whole populations and does not need them).
+    for evaluation; layered mode evaluates whole populations and does not need them; the
+    runs of convolution sources are listed only when the list has one source).
     """
     ops = 0
     i = 0
+    mode = 0
+    if track:
+        mode = 1 if nb == 1 else 2
     while i < nb:
         s0 = sc.bsrc[i]
         p = net.src_dense_pop[s0]
@@ -633,7 +646,7 @@ def _deliver_list(net, st, sc, nb, t, stepid, in_row, net_row, track, reactivity
                 run += 1
         row = in_row if s0 < net.n_in else net_row
         if run == 1:
-            ops += _deliver(net, st, sc, s0, sc.bval[i], t, stepid, row, track, reactivity)
+            ops += _deliver(net, st, sc, s0, sc.bval[i], t, stepid, row, mode, reactivity)
             i += 1
             continue
         ops += _deliver_dense_run(net, st, sc, i, run, p, stepid, row, reactivity)
@@ -801,8 +814,11 @@ def _evaluate(net, st, sc, t, stepid, upd_row):
             _scan(net, st, sc, p, t, True)
             if sc.box[p, 0] == stepid:
                 _clear_tmark(st, sc.box[p, 1], sc.box[p, 2])
-        elif sc.box[p, 0] == stepid and sc.box[p, 2] - sc.box[p, 1] <= 4 * sc.box[p, 3]:
-            # contiguous runs cover their bounding box densely: scan the box
+        elif sc.box[p, 0] == stepid and (
+            sc.box[p, 5] == stepid or sc.box[p, 2] - sc.box[p, 1] <= 4 * sc.box[p, 3]
+        ):
+            # contiguous runs cover their bounding box densely, or come from a run
+            # source (not listed): scan the box
             _scan_box(net, st, sc, p, sc.box[p, 1], sc.box[p, 2], t, stepid, upd_row)
             sc.box[p, 3] = -1  # done: the list pass skips p's contiguous runs
     mark = st.mark
@@ -1192,7 +1208,7 @@ def run_chunk(net, prm, frames, label, st, q, ev, rec):
         k=np.zeros(3, np.int64),
         bsrc=np.empty(net.n_in + n, np.int64),
         bval=np.empty(net.n_in + n),
-        box=np.full((npop, 5), -1, np.int64),
+        box=np.full((npop, 6), -1, np.int64),
     )
     ctr = st.ctr
     ctr[C_RTI] = 0

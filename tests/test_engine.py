@@ -657,6 +657,35 @@ def test_conv_and_sparse_into_one_population(policy, f, seed):
     assert res.neuron_updates[:, :, 0].sum() > 0
 
 
+@pytest.mark.parametrize(("policy", "f"), [("fifo", 1), ("fifo", "inf"), ("momentum", 2)])
+def test_conv_sources_far_apart_in_one_step(policy, f):
+    """Several convolution sources in one forward step whose runs lie far apart (a wide,
+    sparse bounding box): their runs are flagged without touched-list entries, so the
+    population must still be evaluated by scanning the box. Input: two opposite corner
+    pixels per timestep (step 1 delivers both); with F > 1, hidden spikes from both
+    corners are delivered as one group into the second convolution. Every touched neuron
+    crosses its threshold, so a missed evaluation shows as missing spikes."""
+    rng = np.random.default_rng(5)
+    pops = [
+        A.Population("c", (2, 16, 16), threshold=0.5),
+        A.Population("e", (2, 16, 16), threshold=0.5),
+        A.Population("o", 2, threshold=0.5),
+    ]
+    projs = [
+        A.Conv2d("ic", "input", "c", rng.uniform(0.6, 1.0, (2, 1, 3, 3)), padding=1),
+        A.Conv2d("ce", "c", "e", rng.uniform(0.1, 0.3, (2, 2, 3, 3)), padding=1),
+        A.Dense("eo", "e", "o", rng.uniform(0.0, 0.1, (2, 512))),
+    ]
+    net = A.Network((1, 16, 16), pops, projs)
+    x = np.zeros((1, 3, 1, 16, 16))
+    x[0, :, 0, 0, 0] = 1.0
+    x[0, :, 0, 15, 15] = 1.0
+    res = assert_matches_reference(net, x, policy=policy, group_size=f)
+    # each corner pixel reaches a 2 x 2 patch of c in both channels: 16 spikes at t = 0
+    assert res.spikes[0, 0, 0] == 16
+    assert res.spikes[0, :, 1].sum() > 0
+
+
 def test_run_sources_are_partial_runs_into_one_direct_population():
     """The compiler's ``src_run_pop`` (the kernel's loop without per-segment tests) marks
     exactly the sources whose contiguous immediate segments are partial runs into one
