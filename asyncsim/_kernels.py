@@ -1500,22 +1500,14 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                     net, st, sc, nb, t, stepid, in_row, syn_row, not layered, prm.reactivity
                 )
                 nb = 0
+            # the step state in its resume slots: _run_async starts from there, and a
+            # safe point that returns NEED_ROOM resumes from there
+            _save_steps(
+                ctr, qn, head, seq, stepid, nev, step, first_out_step, spikes_ts, synops_ts, peak
+            )
             if not layered:
                 # asynchronous steps run in _run_async until the timestep ends or a
                 # buffer may need to grow (then the safe point below handles it)
-                _save_steps(
-                    ctr,
-                    qn,
-                    head,
-                    seq,
-                    stepid,
-                    nev,
-                    step,
-                    first_out_step,
-                    spikes_ts,
-                    synops_ts,
-                    peak,
-                )
                 ended = _run_async(net, prm, label, st, q, ev, rec, sc, ti, t)
                 qn, head, seq, stepid, nev, step, first_out_step, spikes_ts, synops_ts, peak = (
                     _load_steps(ctr)
@@ -1533,19 +1525,7 @@ def _advance(net, prm, frames, label, st, q, ev, rec, sc):
                 ctr[C_NEED_T] = need_t
                 ctr[C_NEED_B] = need_b
                 ctr[C_NEED_EV] = need_ev
-                _save_steps(
-                    ctr,
-                    qn,
-                    head,
-                    seq,
-                    stepid,
-                    nev,
-                    step,
-                    first_out_step,
-                    spikes_ts,
-                    synops_ts,
-                    peak,
-                )
+                ctr[C_QHEAD] = head  # the only state _step_room changes (fifo compaction)
                 status = NEED_ROOM
                 break
             if not layered:
