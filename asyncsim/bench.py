@@ -22,10 +22,12 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ._files import atomic_write
 from .compile import compile_network
 from .errors import AsyncsimError
 from .network import Dense, Network, Population, Projection
@@ -216,6 +218,19 @@ def format_table(head: Sequence[str], body: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def write_results(path: str | os.PathLike[str], text: str) -> Path:
+    """Replace the benchmark result file ``path`` with ``text`` atomically (a temporary
+    file in the same directory, then a rename), creating its directory: an interrupted
+    benchmark leaves the previous results whole, never half a table."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(text, encoding="utf-8")
+
+    return atomic_write(p, write, overwrite=True)
+
+
 __all__ = [
     "DEFAULT_SIZES",
     "bench_inputs",
@@ -223,4 +238,5 @@ __all__ = [
     "benchmark",
     "format_bench",
     "format_table",
+    "write_results",
 ]

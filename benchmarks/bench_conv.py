@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import asyncsim as A
-from asyncsim.bench import time_runs
+from asyncsim.bench import time_runs, write_results
 
 HERE = Path(__file__).resolve().parent
 CNN = HERE.parent / "tests" / "fixtures" / "nir" / "cnn_sinabs.nir"
@@ -174,11 +174,11 @@ def main(argv: list[str] | None = None) -> None:
         for r in layers
     ]
     out = HERE / "results"
-    out.mkdir(exist_ok=True)
-    (out / "conv.json").write_text(
-        json.dumps({"date": time.strftime("%Y-%m-%d"), "cnn": cnn, "layers": layers}, indent=2)
+    write_results(
+        out / "conv.json",
+        json.dumps({"date": time.strftime("%Y-%m-%d"), "cnn": cnn, "layers": layers}, indent=2),
     )
-    (out / "conv.md").write_text("\n".join(lines) + "\n")
+    write_results(out / "conv.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

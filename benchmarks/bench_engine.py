@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from asyncsim.bench import benchmark
+from asyncsim.bench import benchmark, write_results
 
 HERE = Path(__file__).resolve().parent
 MACHINE_LIMIT = 4e9  # dense weight-row accumulation, synaptic events/s per core (brief)
@@ -91,8 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         **startup,
     }
     out_dir = HERE / "results"
-    out_dir.mkdir(exist_ok=True)
-    (out_dir / "engine.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    write_results(out_dir / "engine.json", json.dumps({"meta": meta, "rows": rows}, indent=2))
     lines = [
         f"Workload: {meta['workload']}; {args.threads} thread(s); median of {repeats} runs of "
         f"{samples} samples; {meta['machine']}; {meta['date']}.",
@@ -114,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
             f"cache (compile) {startup['cold_first_run_s']:.1f} s; with the cache "
             f"{startup['warm_first_run_s']:.2f} s.",
         ]
-    (out_dir / "engine.md").write_text("\n".join(lines) + "\n")
+    write_results(out_dir / "engine.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from bench_conv import timed
 
 import asyncsim as A
-from asyncsim.bench import bench_inputs, bench_network
+from asyncsim.bench import bench_inputs, bench_network, write_results
 
 HERE = Path(__file__).resolve().parent
 
@@ -205,14 +205,13 @@ def exp_threads(quick: bool) -> list[dict]:
 
 def write(name: str, rows: list[dict], table: list[str]) -> None:
     out = HERE / "results"
-    out.mkdir(exist_ok=True)
     meta = {
         "date": time.strftime("%Y-%m-%d"),
         "cores": os.cpu_count(),
         "maxrss_self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    (out / f"scaling_{name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    (out / f"scaling_{name}.md").write_text("\n".join(table) + "\n")
+    write_results(out / f"scaling_{name}.json", json.dumps({"meta": meta, "rows": rows}, indent=2))
+    write_results(out / f"scaling_{name}.md", "\n".join(table) + "\n")
     print("\n".join(table))
 
 
