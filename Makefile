@@ -27,8 +27,11 @@ lint:
 	$(PYTHON) -m ruff check asyncsim tests benchmarks models
 	$(PYTHON) -m ruff format --check asyncsim tests benchmarks models
 
-# Every benchmark (about 10 minutes on 2 cores); tables in benchmarks/results/.
+# Install, then every benchmark (about 10 minutes on 2 cores): tables and JSON in
+# benchmarks/results/, and the scaling figure benchmarks/results/scaling.svg.
 bench:
+	$(PYTHON) -m pip install --quiet -c ci-constraints.txt -e ".[plot]"
 	$(PYTHON) benchmarks/bench_engine.py
 	$(PYTHON) benchmarks/bench_conv.py
 	$(PYTHON) benchmarks/bench_scaling.py
+	$(PYTHON) benchmarks/plot_results.py
