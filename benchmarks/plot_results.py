@@ -101,43 +101,27 @@ def plot(results: Path, out: Path) -> Path:
     matplotlib.rcParams["svg.fonttype"] = "none"  # text as text: a smaller file
 
     fig = Figure(figsize=(11, 7.5), layout="constrained")
-    ax = fig.subplots(2, 2)
     by_size = ("policy", "fanout")
-    _lines(ax[0, 0], _series(size, by_size, "neurons", "marginal_ns_per_event"))
-    ax[0, 0].set(
-        xscale="log",
-        yscale="log",
-        xlabel="neurons",
-        ylabel="ns per synaptic event (marginal)",
-        title="Synaptic events: cost per event against network size",
-    )
-    _lines(ax[0, 1], _series(size, by_size, "neurons", "ns_per_neuron_timestep"))
-    ax[0, 1].set(
-        xscale="log",
-        xlabel="neurons",
-        ylabel="ns per neuron and timestep",
-        title="Leak (no input): cost per neuron-timestep",
-        ylim=(0, None),
-    )
-    _lines(ax[1, 0], _series(length, ("policy",), "timesteps", "ns_per_event"))
-    ax[1, 0].set(
-        xscale="log",
-        xlabel="timesteps (streamed)",
-        ylabel="ns per synaptic event",
-        title="784-500-500-10: cost per event against sequence length",
-        ylim=(0, None),
-    )
-    _lines(ax[1, 1], _series(length, ("policy",), "timesteps", "peak_rss_mb"))
-    ax[1, 1].set(
-        xscale="log",
-        xlabel="timesteps (streamed)",
-        ylabel="peak RSS of the process (MB)",
-        title="Memory against sequence length",
-        ylim=(0, 1.25 * max(r["peak_rss_mb"] for r in length)),  # room for the legend
-    )
-    for a in ax.flat:
-        a.grid(True, which="major", alpha=0.3)
-        a.legend(fontsize=7, ncol=2)
+    panels = (  # rows, series key, x, y, y scale, y label, title
+        (size, by_size, "neurons", "marginal_ns_per_event", "log",
+         "ns per synaptic event (marginal)", "Cost per synaptic event against network size"),
+        (size, by_size, "neurons", "ns_per_neuron_timestep", "linear",
+         "ns per neuron and timestep", "Leak (no input): cost per neuron-timestep"),
+        (length, ("policy",), "timesteps", "ns_per_event", "linear",
+         "ns per synaptic event", "784-500-500-10: cost per event against sequence length"),
+        (length, ("policy",), "timesteps", "peak_rss_mb", "linear",
+         "peak RSS of the process (MB)", "Memory against sequence length"),
+    )  # fmt: skip
+    xlabels = {"neurons": "neurons", "timesteps": "timesteps (streamed)"}
+    for ax, (rows, key, x, y, yscale, ylabel, title) in zip(
+        fig.subplots(2, 2).flat, panels, strict=True
+    ):
+        _lines(ax, _series(rows, key, x, y))
+        ax.set(xscale="log", yscale=yscale, xlabel=xlabels[x], ylabel=ylabel, title=title)
+        if yscale == "linear":
+            ax.set_ylim(0, 1.25 * max(r[y] for r in rows))  # from zero, room for the legend
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
 
     def write(tmp: str) -> None:
         fig.savefig(tmp, format=fmt, metadata={"Date": None} if fmt != "png" else None, dpi=110)
