@@ -27,7 +27,7 @@ lint:
 	$(PYTHON) -m ruff check asyncsim tests benchmarks models
 	$(PYTHON) -m ruff format --check asyncsim tests benchmarks models
 
-# Install, then every benchmark (about 10 minutes on 2 cores): tables and JSON in
+# Install, then every benchmark (~5 minutes on 2 cores, compile included): tables and JSON in
 # benchmarks/results/, and the scaling figure benchmarks/results/scaling.svg.
 bench:
 	$(PYTHON) -m pip install --quiet -c ci-constraints.txt -e ".[plot]"
