@@ -46,7 +46,7 @@ def _rows(path: Path, fields: tuple[str, ...]) -> list[dict[str, Any]]:
     if not isinstance(rows, list) or not rows:
         raise AsyncsimError(f"{path} holds no result rows; rerun bench_scaling.py")
     for i, r in enumerate(rows):
-        missing = [f for f in fields if f not in r]
+        missing = list(fields) if not isinstance(r, dict) else [f for f in fields if f not in r]
         if missing:
             raise AsyncsimError(
                 f"{path}: row {i} lacks {', '.join(missing)}; rerun bench_scaling.py "

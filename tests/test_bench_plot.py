@@ -68,6 +68,7 @@ def test_plot_draws_one_line_per_policy_and_fanout_reproducibly(tmp_path):
     [
         ("missing", "scaling_size.json not found: run python benchmarks/bench_scaling.py first"),
         ("field", "row 1 lacks marginal_ns_per_event"),
+        ("row", "row 1 lacks neurons, fanout, policy"),
         ("empty", "holds no result rows"),
         ("suffix", "use a .svg, .png or .pdf name"),
     ],
@@ -76,6 +77,8 @@ def test_plot_rejects_bad_results_in_one_line(tmp_path, change, message):
     rows = [_size_row(1000, 10, "fifo"), _size_row(1000, 10, "layered")]
     if change == "field":
         del rows[1]["marginal_ns_per_event"]
+    if change == "row":
+        rows[1] = [1000, 10]  # a row that is not an object
     d = _results(tmp_path, [] if change == "empty" else rows)
     if change == "missing":
         (d / "scaling_size.json").unlink()
