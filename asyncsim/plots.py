@@ -42,7 +42,10 @@ def _figure(width: float, height: float) -> Any:
 
 def _save(fig: Any, path: str | os.PathLike[str], overwrite: bool) -> Path:
     """Write the figure atomically (format from the suffix); never replace an existing
-    file unless ``overwrite``."""
+    file unless ``overwrite``. SVG and PDF files carry no date and SVG element ids are
+    fixed, so the same figure gives the same bytes (figures kept in git diff cleanly)."""
+    import matplotlib
+
     from .export import atomic_write
 
     p = Path(path)
@@ -51,7 +54,8 @@ def _save(fig: Any, path: str | os.PathLike[str], overwrite: bool) -> Path:
         raise AsyncsimError(f"figure {str(p)!r}: use a .png, .svg or .pdf name")
 
     def write(tmp: str) -> None:
-        fig.savefig(tmp, format=fmt, dpi=130)
+        with matplotlib.rc_context({"svg.hashsalt": "asyncsim"}):
+            fig.savefig(tmp, format=fmt, dpi=130, metadata=None if fmt == "png" else {"Date": None})
 
     return atomic_write(p, write, overwrite)
 

@@ -23,9 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from asyncsim._files import atomic_write
 from asyncsim.errors import AsyncsimError
-from asyncsim.plots import POLICY_COLORS
+from asyncsim.plots import POLICY_COLORS, _figure, _save
 
 HERE = Path(__file__).resolve().parent
 FANOUT_MARKERS = {10: "o", 100: "s", 1000: "^"}
@@ -80,9 +79,6 @@ def _lines(ax: Any, series: dict) -> None:
 
 
 def plot(results: Path, out: Path) -> Path:
-    fmt = out.suffix.lower().lstrip(".")
-    if fmt not in ("svg", "png", "pdf"):
-        raise AsyncsimError(f"--out {str(out)!r}: use a .svg, .png or .pdf name")
     size = _rows(
         results / "scaling_size.json",
         ("neurons", "fanout", "policy", "marginal_ns_per_event", "ns_per_neuron_timestep"),
@@ -90,17 +86,7 @@ def plot(results: Path, out: Path) -> Path:
     length = _rows(
         results / "scaling_length.json", ("policy", "timesteps", "ns_per_event", "peak_rss_mb")
     )
-    try:
-        import matplotlib
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise AsyncsimError(
-            "plotting needs matplotlib: pip install matplotlib (or asyncsim[plot])"
-        ) from None
-    matplotlib.rcParams["svg.hashsalt"] = "asyncsim-benchmarks"  # stable element ids
-    matplotlib.rcParams["svg.fonttype"] = "none"  # text as text: a smaller file
-
-    fig = Figure(figsize=(11, 7.5), layout="constrained")
+    fig = _figure(11, 7.5)
     by_size = ("policy", "fanout")
     panels = (  # rows, series key, x, y, y scale, y label, title
         (size, by_size, "neurons", "marginal_ns_per_event", "log",
@@ -123,10 +109,10 @@ def plot(results: Path, out: Path) -> Path:
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
 
-    def write(tmp: str) -> None:
-        fig.savefig(tmp, format=fmt, metadata={"Date": None} if fmt != "png" else None, dpi=110)
+    import matplotlib
 
-    return atomic_write(out, write, overwrite=True)
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text as text: a smaller file
+        return _save(fig, out, overwrite=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,7 +70,7 @@ def test_plot_draws_one_line_per_policy_and_fanout_reproducibly(tmp_path):
         ("field", "row 1 lacks marginal_ns_per_event"),
         ("row", "row 1 lacks neurons, fanout, policy"),
         ("empty", "holds no result rows"),
-        ("suffix", "use a .svg, .png or .pdf name"),
+        ("suffix", "use a .png, .svg or .pdf name"),
     ],
 )
 def test_plot_rejects_bad_results_in_one_line(tmp_path, change, message):
