@@ -726,12 +726,14 @@ def _deliver_one_and_fire(net, st, sc, s, val, p, t, row, upd_row, reactivity):
         m = np.uint64(min(64, ln - b0))
         mask = np.uint64(0)
         if fast:
-            hit = False
+            # count the crossings (one vector subtract per 4 neurons), not OR them:
+            # an OR of booleans is packed to bytes lane by lane (3 instructions)
+            nhit = 0
             for k in range(m):
                 x = v[lo + k] + w[wlo + k]
                 v[lo + k] = x
-                hit |= x > tu
-            if hit:
+                nhit += x > tu
+            if nhit:
                 for k in range(m):
                     mask |= np.uint64(v[lo + k] > tu) << k
         else:
