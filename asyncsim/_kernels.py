@@ -77,7 +77,12 @@ C_NEED_T = 29
 C_NEED_EV = 30
 C_QHEAD = 31  # fifo: first pending entry
 C_NEED_B = 32  # capacity of the delivery list requested at a safe point
-N_CTR = 34
+# the running decision over the output counts, kept up to date per output spike (O(1);
+# recounting every output neuron after every step with output spikes cost O(outputs))
+C_DBEST = 33  # an output neuron with the highest count (the decision unless tied)
+C_DTOP = 34  # that count (0: no output spike yet, no decision)
+C_DTIE = 35  # 1 if another output neuron has the same count (no decision)
+N_CTR = 36
 
 
 class Params(NamedTuple):
@@ -982,25 +987,6 @@ def _inject_delayed(net, st, sc, t, stepid):
 
 
 @_inline
-def _decision(out_cum):
-    """Unique argmax of the accumulated output counts, -1 on a tie or no spikes."""
-    best = -1
-    bestv = 0
-    tie = False
-    for k in range(out_cum.shape[0]):
-        c = out_cum[k]
-        if c > bestv:
-            bestv = c
-            best = k
-            tie = False
-        elif c == bestv and c > 0:
-            tie = True
-    if tie:
-        return -1
-    return best
-
-
-@_inline
 def _sort_by_key(keys, order, n):
     """order[:n] = positions of keys[:n] in increasing key order (keys are distinct).
     O(n) when already sorted (spikes found by a scan of a 1-D population), else insertion
@@ -1127,7 +1113,15 @@ def _emit(net, prm, st, sc, q, ev, rec, ti, step, label, head, synops_ts, state)
         if p == out_pop:
             k = j - out_a
             rec.out_spikes[ti, k] += cnt
-            st.out_cum[k] += cnt
+            c = st.out_cum[k] + cnt
+            st.out_cum[k] = c
+            # counts only grow: k takes the lead, or ties it (k was below the leader)
+            if c > ctr[C_DTOP]:
+                ctr[C_DTOP] = c
+                ctr[C_DBEST] = k
+                ctr[C_DTIE] = 0
+            elif c == ctr[C_DTOP]:
+                ctr[C_DTIE] = 1
             n_out_step += cnt
             if k == label:
                 correct_step = True
@@ -1157,7 +1151,6 @@ def _emit(net, prm, st, sc, q, ev, rec, ti, step, label, head, synops_ts, state)
             rec.lat_correct[ti, 2] = synops_ts
         _sample_points(
             ctr,
-            st.out_cum,
             label,
             t,
             ctr[C_SPK] + spikes_ts,
@@ -1613,7 +1606,7 @@ def run_batch(net, prm, frames, labels, seeds, st, rec, ctrs):
 
 
 @_inline
-def _sample_points(ctr, out_cum, label, t, spikes, steps, synops, correct_step):
+def _sample_points(ctr, label, t, spikes, steps, synops, correct_step):
     """Sample-level latency points after a forward step with output spikes."""
     if ctr[C_FIRST_OUT] < 0:
         ctr[C_FIRST_OUT] = t
@@ -1626,7 +1619,7 @@ def _sample_points(ctr, out_cum, label, t, spikes, steps, synops, correct_step):
         ctr[C_FIRST_COR + 2] = steps
         ctr[C_FIRST_COR + 3] = synops
     if label >= 0:
-        ok = _decision(out_cum) == label
+        ok = ctr[C_DTOP] > 0 and ctr[C_DTIE] == 0 and ctr[C_DBEST] == label
         if ok and ctr[C_CORRECT] != 1:
             ctr[C_STABLE] = t
             ctr[C_STABLE + 1] = spikes

@@ -214,6 +214,64 @@ def test_s5_chain_latency():
         assert r.latency_first[0, 0, 0] == 3
 
 
+def _replayed_stable_points(res: A.Result, labels: np.ndarray) -> tuple[np.ndarray, int]:
+    """(S, 3) stable-correct points (timestep, cumulative spikes, cumulative forward
+    steps) recomputed from the event log alone: the output counts are accumulated step by
+    step, the decision after each step with output spikes is the unique argmax (none on a
+    tie or no spikes), and the point is the step where it last became correct; -1 when
+    the final decision is wrong. Also returns how often a unique leader became tied."""
+    out = res.population_names.index(res.output)
+    steps_before = np.cumsum(res.forward_steps, axis=1) - res.forward_steps
+    points = np.full((res.n_samples, 3), -1, np.int64)
+    lost_lead = 0
+    for s in range(res.n_samples):
+        ev = res.events[s]  # type: ignore[index]
+        counts = np.zeros(res.population_sizes[out], np.int64)
+        spikes = 0
+        correct = False
+        decision = -1
+        for key in sorted(set(zip(ev["timestep"].tolist(), ev["step"].tolist(), strict=True))):
+            here = (ev["timestep"] == key[0]) & (ev["step"] == key[1])
+            spikes += int(ev["count"][here].sum())
+            mine = here & (ev["population"] == out)
+            if not mine.any():
+                continue
+            np.add.at(counts, ev["index"][mine], ev["count"][mine])
+            unique = (counts == counts.max()).sum() == 1
+            lost_lead += decision >= 0 and not unique
+            decision = int(counts.argmax()) if unique else -1
+            ok = decision == labels[s]
+            if ok and not correct:
+                points[s] = (key[0], spikes, steps_before[s, key[0]] + key[1])
+            correct = ok
+        if not correct:
+            points[s] = -1
+    return points, lost_lead
+
+
+@pytest.mark.parametrize("policy", ["fifo", "momentum", "random", "layered"])
+def test_s5_stable_correct_point_matches_a_replay_of_the_output_spikes(policy):
+    """S5, latency to a stable correct decision: the engine's running decision agrees with
+    recounting every output neuron after every step with output spikes, on a network whose
+    small integer counts tie often (a leader losing its lead to a tie is exercised)."""
+    rng = np.random.default_rng(3)
+    pops = [
+        A.Population("h", 12, threshold=1.0, beta=0.8),
+        A.Population("o", 4, threshold=1.0, beta=0.8),
+    ]
+    projs = [
+        A.Dense("a", "input", "h", rng.uniform(0, 1.5, (12, 6))),
+        A.Dense("b", "h", "o", rng.uniform(-0.3, 0.6, (4, 12))),
+    ]
+    net = A.Network(6, pops, projs)
+    x = (rng.random((100, 10, 6)) < 0.3).astype(float)
+    labels = rng.integers(0, 4, 100)
+    res = A.Simulator(net, policy, 1, seed=3, record_events=True).run(x, labels=labels)
+    want, lost_lead = _replayed_stable_points(res, labels)
+    assert (want[:, 0] >= 0).sum() >= 8 and (want[:, 0] < 0).sum() >= 8 and lost_lead > 0
+    np.testing.assert_array_equal(res.stable_correct[:, :3], want)
+
+
 # --------------------------------------------------------------------------- S6, S7
 
 
