@@ -363,8 +363,13 @@ class Simulator:
         # output neurons back to logical order (a 3-D output population is channels-last)
         op = a.out_pop
         perm = c.logical_order(op) - a.pop_start[op]
-        out_spikes = out.out_spikes[:, :, perm]
-        out_v = out.out_v[:, :, perm]
+        if np.array_equal(perm, np.arange(perm.size)):
+            # 1-D output: already in logical order (a gather of (S, T, K) per run cost
+            # ~0.6 ms per sample at K = 500, a quarter of the simulation itself)
+            out_spikes, out_v = out.out_spikes, out.out_v
+        else:
+            out_spikes = np.take(out.out_spikes, perm, axis=2)
+            out_v = np.take(out.out_v, perm, axis=2)
         first_output = ctrs[:, K.C_FIRST_OUT : K.C_FIRST_OUT + 4].copy()
         first_correct = ctrs[:, K.C_FIRST_COR : K.C_FIRST_COR + 4].copy()
         stable = ctrs[:, K.C_STABLE : K.C_STABLE + 4].copy()
