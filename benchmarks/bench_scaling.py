@@ -10,8 +10,12 @@ Three experiments (issue #5), each printing a markdown table and writing JSON:
    (inputs generated chunk by chunk): time per synaptic event and peak RSS of a fresh
    process per length.
 3. threads: samples/s with 1 and 2 threads on the reference workload, results identical.
+4. readout: the reference network with 10, 100 and 1000 output neurons, with labels (so
+   the running decision behind latency-to-stable-decision is kept up to date): time per
+   synaptic event stays flat as the readout grows, which it did not while the decision
+   recounted every output neuron after each step with output spikes.
 
-    python benchmarks/bench_scaling.py [--quick] [--only size|length|threads]
+    python benchmarks/bench_scaling.py [--quick] [--only size|length|threads|readout]
 """
 
 from __future__ import annotations
@@ -203,6 +207,43 @@ def exp_threads(quick: bool) -> list[dict]:
     return rows
 
 
+def exp_readout(quick: bool) -> list[dict]:
+    rows = []
+    samples = 20 if quick else 40
+    x = bench_inputs(samples, 100, 784)
+    labels = np.random.default_rng(2).integers(0, 10, samples)
+    for k in (10, 100, 1000):
+        net = A.compile_network(bench_network((784, 500, 500, k)))
+        for policy in ("layered", "fifo"):
+            sim = A.Simulator(net, policy, 1, threads=1)
+            sim.run(x[:2], labels=labels[:2])
+            times = []
+            for _ in range(3 if quick else 5):
+                t0 = time.perf_counter()
+                res = sim.run(x, labels=labels)
+                times.append(time.perf_counter() - t0)
+            med = float(np.median(times))
+            events = float(res.synops.sum() + res.input_synops.sum()) / samples
+            rows.append(
+                dict(
+                    outputs=k,
+                    policy=policy,
+                    samples_per_s=samples / med,
+                    synaptic_events_per_sample=events,
+                    output_spikes_per_sample=float(res.output_spikes.sum()) / samples,
+                    ns_per_event=1e9 * med / samples / events,
+                )
+            )
+            r = rows[-1]
+            print(
+                f"outputs={k:>5d} {policy:8s} {r['samples_per_s']:6.0f} samples/s "
+                f"{r['ns_per_event']:5.2f} ns/event "
+                f"{r['output_spikes_per_sample']:7.0f} output spikes/sample",
+                flush=True,
+            )
+    return rows
+
+
 def write(name: str, rows: list[dict], table: list[str]) -> None:
     out = HERE / "results"
     meta = {
@@ -218,7 +259,7 @@ def write(name: str, rows: list[dict], table: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=["size", "length", "threads"])
+    ap.add_argument("--only", choices=["size", "length", "threads", "readout"])
     args = ap.parse_args(argv)
     if args.only in (None, "size"):
         rows = exp_size(args.quick)
@@ -258,6 +299,20 @@ def main(argv: list[str] | None = None) -> None:
             for r in rows
         ]
         write("threads", rows, table)
+    if args.only in (None, "readout"):
+        rows = exp_readout(args.quick)
+        table = [
+            "| outputs | policy | samples/s | synaptic events / sample | output spikes / sample "
+            "| ns / synaptic event |",
+            "|---:|---|---:|---:|---:|---:|",
+        ]
+        table += [
+            f"| {r['outputs']:,} | {r['policy']} | {r['samples_per_s']:.0f} | "
+            f"{r['synaptic_events_per_sample'] / 1e6:.2f} M | {r['output_spikes_per_sample']:,.0f} "
+            f"| {r['ns_per_event']:.3f} |"
+            for r in rows
+        ]
+        write("readout", rows, table)
 
 
 if __name__ == "__main__":
