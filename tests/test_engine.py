@@ -292,6 +292,31 @@ def test_v_init_and_bias():
     np.testing.assert_allclose(res.output_potentials[0, :, 0], [1.25, 0.875, 0.6875])
 
 
+@pytest.mark.parametrize("policy", ["layered", "fifo"])
+@pytest.mark.parametrize("counts", [(1, 1, 1, 1, 1, 1, 1), (1, 2, 1, 1, 3, 1, 1), (2, 2, 2, 2, 2)])
+def test_dense_rows_add_in_delivery_order(policy, counts):
+    """Rows delivered together (up to four fused in one pass, products skipped for single
+    spikes) add to every potential one row at a time in input order, exactly as separate
+    deliveries would: weights of +-1e16 and small ones make every other order round to a
+    different value in some of the 64 neurons."""
+    rng = np.random.default_rng(len(counts))
+    n_in = len(counts)
+    w = rng.choice([1e16, -1e16, 1.0, 3.0, -5.0], size=(64, n_in))
+    net = A.Network(
+        n_in, [A.Population("o", 64, threshold=np.inf, beta=1.0)], [A.Dense("d", "input", "o", w)]
+    )
+    res = A.Simulator(net, policy, 1).run(np.array(counts, float)[None, None, :])
+    stored = w.astype(np.float32).astype(np.float64)  # weights are stored as float32
+    want = np.zeros(64)
+    for i in range(n_in):  # one delivery at a time, in input order
+        want = want + counts[i] * stored[:, i]
+    np.testing.assert_array_equal(res.output_potentials[0, 0], want)
+    shuffled = np.zeros(64)
+    for i in rng.permutation(n_in):
+        shuffled = shuffled + counts[i] * stored[:, i]
+    assert not np.array_equal(shuffled, want)  # the test can tell orders apart
+
+
 def test_threshold_ge_with_bias_only_drive():
     """A bias alone drives the neuron (it is updated every timestep)."""
     res = run_single(
