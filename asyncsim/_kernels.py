@@ -689,10 +689,16 @@ def _deliver_dense_run(net, st, sc, i, run, p, stepid, row, reactivity):
         else:
             d = sc.bval[i + 3]
             wd = np.uint64(net.seg_w[net.src_ptr[sc.bsrc[i + 3]]])
-            for k in range(ln):
-                v[tg + k] = (
-                    v[tg + k] + a * w[wa + k] + b * w[wb + k] + c * w[wc + k] + d * w[wd + k]
-                )
+            if a == 1.0 and b == 1.0 and c == 1.0 and d == 1.0:
+                # four single spikes (the common case): 1.0 * w is w, so the products
+                # can go (4 of the loop's 13 instructions per 4 neurons)
+                for k in range(ln):
+                    v[tg + k] = v[tg + k] + w[wa + k] + w[wb + k] + w[wc + k] + w[wd + k]
+            else:
+                for k in range(ln):
+                    v[tg + k] = (
+                        v[tg + k] + a * w[wa + k] + b * w[wb + k] + c * w[wc + k] + d * w[wd + k]
+                    )
     st.pop_full[p] = stepid
     if reactivity:
         sc.pop_recv[p] += run
