@@ -27,6 +27,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -256,63 +257,69 @@ def write(name: str, rows: list[dict], table: list[str]) -> None:
     print("\n".join(table))
 
 
+# per experiment: (column header, alignment, cell of a result row) for its markdown table
+_COLUMNS: dict[str, list[tuple[str, str, Callable[[dict], str]]]] = {
+    "size": [
+        ("neurons", "---:", lambda r: f"{r['neurons']:,}"),
+        ("fan-out", "---:", lambda r: f"{r['fanout']}"),
+        ("synapses", "---:", lambda r: f"{r['synapses']:,}"),
+        ("policy", "---", lambda r: r["policy"]),
+        ("activity", "---:", lambda r: f"{r['activity']:.3f}"),
+        ("ns / event (all)", "---:", lambda r: f"{r['ns_per_event']:.2f}"),
+        ("ns / event (marginal)", "---:", lambda r: f"{r['marginal_ns_per_event']:.2f}"),
+        ("ns / neuron-timestep (no input)", "---:", lambda r: f"{r['ns_per_neuron_timestep']:.2f}"),
+    ],
+    "length": [
+        ("policy", "---", lambda r: r["policy"]),
+        ("timesteps", "---:", lambda r: f"{r['timesteps']:,}"),
+        ("ns / synaptic event", "---:", lambda r: f"{r['ns_per_event']:.2f}"),
+        ("peak RSS (MB)", "---:", lambda r: f"{r['peak_rss_mb']:.0f}"),
+    ],
+    "threads": [
+        ("policy", "---", lambda r: r["policy"]),
+        ("F", "---", lambda r: f"{r['F']}"),
+        ("threads", "---:", lambda r: f"{r['threads']}"),
+        ("samples/s", "---:", lambda r: f"{r['samples_per_s']:.0f}"),
+        ("speed-up", "---:", lambda r: f"{r.get('speedup', 1.0):.2f}"),
+        ("identical", "---", lambda r: f"{r.get('identical_to_serial', '')}"),
+    ],
+    "readout": [
+        ("outputs", "---:", lambda r: f"{r['outputs']:,}"),
+        ("policy", "---", lambda r: r["policy"]),
+        ("samples/s", "---:", lambda r: f"{r['samples_per_s']:.0f}"),
+        (
+            "synaptic events / sample",
+            "---:",
+            lambda r: f"{r['synaptic_events_per_sample'] / 1e6:.2f} M",
+        ),
+        ("output spikes / sample", "---:", lambda r: f"{r['output_spikes_per_sample']:,.0f}"),
+        ("ns / synaptic event", "---:", lambda r: f"{r['ns_per_event']:.3f}"),
+    ],
+}
+_EXPERIMENTS: dict[str, Callable[[bool], list[dict]]] = {
+    "size": exp_size,
+    "length": exp_length,
+    "threads": exp_threads,
+    "readout": exp_readout,
+}
+
+
+def table(name: str, rows: list[dict]) -> list[str]:
+    """The markdown table of one experiment's result rows."""
+    cols = _COLUMNS[name]
+    lines = ["| " + " | ".join(c[0] for c in cols) + " |", "|" + "|".join(c[1] for c in cols) + "|"]
+    return lines + ["| " + " | ".join(c[2](r) for c in cols) + " |" for r in rows]
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=["size", "length", "threads", "readout"])
+    ap.add_argument("--only", choices=list(_EXPERIMENTS))
     args = ap.parse_args(argv)
-    if args.only in (None, "size"):
-        rows = exp_size(args.quick)
-        table = [
-            "| neurons | fan-out | synapses | policy | activity | ns / event (all) | "
-            "ns / event (marginal) | ns / neuron-timestep (no input) |",
-            "|---:|---:|---:|---|---:|---:|---:|---:|",
-        ]
-        table += [
-            f"| {r['neurons']:,} | {r['fanout']} | {r['synapses']:,} | {r['policy']} | "
-            f"{r['activity']:.3f} | {r['ns_per_event']:.2f} | {r['marginal_ns_per_event']:.2f} | "
-            f"{r['ns_per_neuron_timestep']:.2f} |"
-            for r in rows
-        ]
-        write("size", rows, table)
-    if args.only in (None, "length"):
-        rows = exp_length(args.quick)
-        table = [
-            "| policy | timesteps | ns / synaptic event | peak RSS (MB) |",
-            "|---|---:|---:|---:|",
-        ]
-        table += [
-            f"| {r['policy']} | {r['timesteps']:,} | {r['ns_per_event']:.2f} | "
-            f"{r['peak_rss_mb']:.0f} |"
-            for r in rows
-        ]
-        write("length", rows, table)
-    if args.only in (None, "threads"):
-        rows = exp_threads(args.quick)
-        table = [
-            "| policy | F | threads | samples/s | speed-up | identical |",
-            "|---|---|---:|---:|---:|---|",
-        ]
-        table += [
-            f"| {r['policy']} | {r['F']} | {r['threads']} | {r['samples_per_s']:.0f} | "
-            f"{r.get('speedup', 1.0):.2f} | {r.get('identical_to_serial', '')} |"
-            for r in rows
-        ]
-        write("threads", rows, table)
-    if args.only in (None, "readout"):
-        rows = exp_readout(args.quick)
-        table = [
-            "| outputs | policy | samples/s | synaptic events / sample | output spikes / sample "
-            "| ns / synaptic event |",
-            "|---:|---|---:|---:|---:|---:|",
-        ]
-        table += [
-            f"| {r['outputs']:,} | {r['policy']} | {r['samples_per_s']:.0f} | "
-            f"{r['synaptic_events_per_sample'] / 1e6:.2f} M | {r['output_spikes_per_sample']:,.0f} "
-            f"| {r['ns_per_event']:.3f} |"
-            for r in rows
-        ]
-        write("readout", rows, table)
+    for name, run in _EXPERIMENTS.items():
+        if args.only in (None, name):
+            rows = run(args.quick)
+            write(name, rows, table(name, rows))
 
 
 if __name__ == "__main__":
