@@ -110,3 +110,21 @@ def test_ab_script_rejects_a_bad_config_before_exporting(tmp_path, config, messa
     assert res.returncode == 2
     assert f"--configs {config!r}" in res.stderr and message in res.stderr
     assert not (tmp_path / "A").exists()
+
+
+@pytest.mark.parametrize("config", ["s3/fifo", "s2/momentum", "dense"])
+def test_ab_script_rejects_a_bad_conv_config_before_exporting(tmp_path, config):
+    """``--workload conv`` takes LAYER/POLICY configurations; anything else stops it in one
+    line naming the configuration and the accepted values, before any export."""
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "ab.py"
+    res = subprocess.run(
+        [
+            *(sys.executable, str(script), "HEAD", "WT", "--workdir", str(tmp_path)),
+            *("--workload", "conv", "--configs", "s2/fifo", config),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2
+    assert f"--configs {config!r}" in res.stderr and "s1, s2, dense, sparse" in res.stderr
+    assert not (tmp_path / "A").exists()
