@@ -71,18 +71,22 @@ def bench_inputs(
 
 
 def time_runs(
-    sim: Simulator, frames: np.ndarray, repeats: int, warm: bool = True
+    sim: Simulator,
+    frames: np.ndarray,
+    repeats: int,
+    warm: bool = True,
+    labels: np.ndarray | None = None,
 ) -> tuple[list[float], Any]:
-    """Wall-clock seconds of ``repeats`` runs of ``sim.run(frames)`` (after one untimed
-    one-sample run when ``warm``, so numba's compile/cache load is not timed), and the
-    last result."""
+    """Wall-clock seconds of ``repeats`` runs of ``sim.run(frames, labels)`` (after one
+    untimed one-sample run when ``warm``, so numba's compile/cache load is not timed), and
+    the last result."""
     if warm:
-        sim.run(frames[:1])
+        sim.run(frames[:1], None if labels is None else labels[:1])
     times = []
     res = None
     for _ in range(repeats):
         t0 = time.perf_counter()
-        res = sim.run(frames)
+        res = sim.run(frames, labels)
         times.append(time.perf_counter() - t0)
     return times, res
 

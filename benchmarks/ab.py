@@ -34,6 +34,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench_conv import LAYER_KEYS
+
 from asyncsim.errors import AsyncsimError
 from asyncsim.policies import Policy, parse_group_size
 
@@ -65,18 +67,13 @@ print(json.dumps({"_file": asyncsim.__file__, **out}))
 
 
 _CONV_CHILD = """
-import json, statistics, sys
-import numpy as np
+import json, sys
 configs, samples, repeats, bench_dir = json.loads(sys.argv[1])
 sys.path.insert(0, bench_dir)
 import asyncsim as A
-from asyncsim.bench import time_runs
-from bench_conv import events, layer_nets
+from bench_conv import events, layer_key, layer_nets, with_and_without_input
 x = events(samples, 100, rate=0.1)
-zero = np.zeros_like(x)
-def key(name):
-    return next(k for k in ("s1", "s2", "dense", "sparse") if k in name)
-nets = {key(name): net for name, net in layer_nets().items()}
+nets = {layer_key(name): net for name, net in layer_nets().items()}
 compiled = {}
 out = {}
 for cfg in configs:
@@ -84,13 +81,10 @@ for cfg in configs:
     if layer not in compiled:
         compiled[layer] = A.compile_network(nets[layer])
     sim = A.Simulator(compiled[layer], pol, 1, threads=1, reactivity=False)
-    t, res = time_runs(sim, x, repeats)
-    t0, _ = time_runs(sim, zero, repeats)
-    ev = float(res.input_synops.sum())
-    out[cfg] = 1e9 * (statistics.median(t) - statistics.median(t0)) / ev
+    med, base, res = with_and_without_input(sim, x, repeats)
+    out[cfg] = 1e9 * (med - base) / float(res.input_synops.sum())
 print(json.dumps({"_file": A.__file__, **out}))
 """
-CONV_LAYERS = ("s1", "s2", "dense", "sparse")
 
 
 def export(rev: str, dest: Path) -> None:
@@ -171,10 +165,10 @@ def main(argv: list[str] | None = None) -> None:
     for cfg in args.configs:  # fail here, not in a child after minutes of compiling
         if conv:
             layer, _, pol = cfg.partition("/")
-            if layer not in CONV_LAYERS or pol not in ("layered", "fifo"):
+            if layer not in LAYER_KEYS or pol not in ("layered", "fifo"):
                 ap.error(
                     f"--configs {cfg!r}: a conv configuration is LAYER/POLICY with LAYER one "
-                    f"of {', '.join(CONV_LAYERS)} and POLICY layered or fifo (e.g. s2/fifo)"
+                    f"of {', '.join(LAYER_KEYS)} and POLICY layered or fifo (e.g. s2/fifo)"
                 )
             continue
         pol, _, f = cfg.partition(":")

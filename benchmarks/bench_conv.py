@@ -37,9 +37,31 @@ def events(samples: int, timesteps: int, rate: float = 0.02, seed: int = 1) -> n
     return (rng.random((samples, timesteps, 2, 34, 34)) < rate).astype(np.uint8)
 
 
-def timed(sim: A.Simulator, x: np.ndarray, repeats: int) -> tuple[float, A.Result]:
-    times, res = time_runs(sim, x, repeats)
+def timed(
+    sim: A.Simulator, x: np.ndarray, repeats: int, labels: np.ndarray | None = None
+) -> tuple[float, A.Result]:
+    times, res = time_runs(sim, x, repeats, labels=labels)
     return statistics.median(times), res
+
+
+def with_and_without_input(
+    sim: A.Simulator, x: np.ndarray, repeats: int
+) -> tuple[float, float, A.Result]:
+    """Median seconds of ``sim.run(x)`` and of the same run with all-zero input (the
+    per-timestep costs alone), and the result with input: their difference is the time
+    the events cost."""
+    med, res = timed(sim, x, repeats)
+    base, _ = timed(sim, np.zeros_like(x), repeats)
+    return med, base, res
+
+
+# short names of layer_nets() (benchmarks/ab.py --workload conv configurations)
+LAYER_KEYS = ("s1", "s2", "dense", "sparse")
+
+
+def layer_key(name: str) -> str:
+    """The short name (one of LAYER_KEYS) of a layer_nets() entry."""
+    return next(k for k in LAYER_KEYS if k in name)
 
 
 def cnn_rows(quick: bool) -> list[dict]:
@@ -114,14 +136,12 @@ def layer_rows(quick: bool) -> list[dict]:
     """Marginal cost: (time with events - time with no input) / synaptic events, so the
     per-timestep leak of the (large) target population is not charged to the events."""
     x = events(4 if quick else 12, 100, rate=0.1)
-    zero = np.zeros_like(x)
     rows = []
     for name, net in layer_nets().items():
         c = A.compile_network(net)
         for policy in ("layered", "fifo"):
             sim = A.Simulator(c, policy, 1, threads=1, reactivity=False)
-            med, res = timed(sim, x, 3 if quick else 5)
-            base, _ = timed(sim, zero, 3 if quick else 5)
+            med, base, res = with_and_without_input(sim, x, 3 if quick else 5)
             ev = float(res.input_synops.sum())
             rows.append(
                 dict(

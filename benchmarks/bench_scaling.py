@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from bench_conv import timed
+from bench_conv import timed, with_and_without_input
 
 import asyncsim as A
 from asyncsim.bench import bench_inputs, bench_network, write_results
@@ -95,8 +95,7 @@ def exp_size(quick: bool) -> list[dict]:
             x = (rng.random((samples, 20, net.n_inputs)) < 0.05).astype(np.uint8)
             for policy in ("layered", "fifo"):
                 sim = A.Simulator(net, policy, 1, threads=1, reactivity=False)
-                med, res = timed(sim, x, 3)
-                base, _ = timed(sim, np.zeros_like(x), 3)
+                med, base, res = with_and_without_input(sim, x, 3)
                 events = int(res.synops.sum() + res.input_synops.sum())
                 neuron_steps = n * x.shape[0] * x.shape[1]
                 rows.append(
@@ -217,13 +216,7 @@ def exp_readout(quick: bool) -> list[dict]:
         net = A.compile_network(bench_network((784, 500, 500, k)))
         for policy in ("layered", "fifo"):
             sim = A.Simulator(net, policy, 1, threads=1)
-            sim.run(x[:2], labels=labels[:2])
-            times = []
-            for _ in range(3 if quick else 5):
-                t0 = time.perf_counter()
-                res = sim.run(x, labels=labels)
-                times.append(time.perf_counter() - t0)
-            med = float(np.median(times))
+            med, res = timed(sim, x, 3 if quick else 5, labels)
             events = float(res.synops.sum() + res.input_synops.sum()) / samples
             rows.append(
                 dict(
