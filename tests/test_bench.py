@@ -63,6 +63,22 @@ def test_benchmark_validates_its_arguments():
         B.benchmark(sizes=(4, 2), timesteps=1, samples=1, policies=("lifo",), repeats=1)
 
 
+def test_time_runs_passes_labels_to_every_run():
+    """time_runs times ``repeats`` runs with the given labels (the readout benchmark needs
+    them: the running decision is only kept when labels are given) and returns the last
+    result; without labels the runs have none."""
+    net = B.bench_network((12, 6, 3))
+    sim = A.Simulator(net, "fifo", 1, threads=1)
+    x = B.bench_inputs(4, 5, 12, 0.5)
+    labels = np.array([0, 1, 2, 1])
+    times, res = B.time_runs(sim, x, 3, labels=labels)
+    assert len(times) == 3 and all(t > 0 for t in times)
+    np.testing.assert_array_equal(res.labels, labels)
+    assert res.accuracy is not None
+    _, res = B.time_runs(sim, x, 1)
+    assert res.labels is None
+
+
 def test_ab_script_rejects_reuse_without_exports(tmp_path):
     """benchmarks/ab.py --reuse times exports kept by an earlier --workdir run: without
     --workdir, or with a directory that holds no exports, it says so in one line and
