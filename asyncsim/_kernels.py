@@ -731,6 +731,17 @@ def _deliver_one_and_fire(net, st, sc, s, val, p, t, row, upd_row, reactivity):
     # no per-neuron threshold loads
     tu = net.pop_theta[pu]
     fast = val == 1.0 and tu == tu
+    if fast and ln <= 16:
+        # a small population (a readout): one scalar pass, no vector loop or reduction
+        lo = np.uint64(a)
+        wlo = np.uint64(w0)
+        mask = np.uint64(0)
+        for k in range(np.uint64(ln)):
+            x = v[lo + k] + w[wlo + k]
+            v[lo + k] = x
+            mask |= np.uint64(x > tu) << k
+        _fire_mask(net, st, sc, a, mask, t, True)
+        return nnz
     for b0 in range(0, ln, 64):
         lo = np.uint64(a + b0)
         wlo = np.uint64(w0 + b0)

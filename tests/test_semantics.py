@@ -133,6 +133,32 @@ def test_s3_equal_to_threshold_does_not_spike(policy):
     assert A.Simulator(above, policy).run(x).spikes.sum() == 1
 
 
+@pytest.mark.parametrize("policy", ["fifo", "momentum", "random", "layered"])
+@pytest.mark.parametrize("size", [1, 16, 17, 100])
+def test_s3_holds_for_a_network_spike_delivered_alone(policy, size):
+    """S3 where a single network spike is a whole forward step (F = 1: the add and the
+    threshold test fused, a scalar pass for populations of up to 16 neurons and a
+    vectorised one in blocks of 64 above): v == theta does not spike with >, does with >=,
+    and one ulp below does with >."""
+    x = np.ones((1, 1, 1))
+
+    def spikes(theta: float, op: str) -> int:
+        pops = [
+            A.Population("h", 1, threshold=0.5),
+            A.Population("n", size, threshold=theta, threshold_op=op),
+        ]
+        projs = [
+            A.Dense("a", "input", "h", np.ones((1, 1))),
+            A.Dense("b", "h", "n", np.ones((size, 1))),
+        ]
+        res = A.Simulator(A.Network(1, pops, projs), policy, group_size=1).run(x)
+        return int(res.spikes[0, 0, 1])
+
+    assert spikes(1.0, ">") == 0
+    assert spikes(1.0, ">=") == size
+    assert spikes(float(np.nextafter(1.0, 0.0)), ">") == size
+
+
 # --------------------------------------------------------------------------- S4
 
 
