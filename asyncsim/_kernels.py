@@ -788,37 +788,41 @@ def _fire(net, st, sc, j, t, asynchronous):
 
     Refractoriness only matters asynchronously: in layered mode a population receives no
     current after its single evaluation in a timestep, so nothing needs to be held."""
+    # unsigned indices: no negative-index wraparound tests (j, p and the counters are
+    # never negative)
+    ju = np.uint64(j)
     v = st.v
-    vs = v[j]
-    p = net.pop_of[j]
+    vs = v[ju]
+    p = np.uint64(net.pop_of[ju])
     fl = net.pop_flags[p]
     cnt = 1
     if fl & F_MULTI:
-        cnt = max(1, int(np.floor(vs / net.theta[j])))
+        cnt = max(1, int(np.floor(vs / net.theta[ju])))
     if not (fl & F_RDELAY):
         if fl & F_SUB:
-            v[j] = vs - cnt * net.theta[j]
+            v[ju] = vs - cnt * net.theta[ju]
         else:
-            v[j] = net.v_reset[j]
-    st.spike_ts[j] = t
+            v[ju] = net.v_reset[ju]
+    st.spike_ts[ju] = t
     refr = asynchronous and (fl & F_REFR) != 0
     if refr and net.pop_dropout[p] > 0.0:
         if _uniform(st.rng) < net.pop_dropout[p]:
             refr = False
     if refr:
         # hold the post-spike state; -inf absorbs every current until the timestep end
-        st.refr_ts[j] = t
-        st.hold_v[j] = v[j]
-        st.hold_syn[j] = st.syn[j]
-        v[j] = -np.inf
+        st.refr_ts[ju] = t
+        st.hold_v[ju] = v[ju]
+        st.hold_syn[ju] = st.syn[ju]
+        v[ju] = -np.inf
         r = sc.k[K_REFL]
-        sc.refl[r] = j
+        sc.refl[np.uint64(r)] = j
         sc.k[K_REFL] = r + 1
         sc.nref_pop[p] += 1
     i = sc.k[K_NEW]
-    sc.newspk[i] = j
-    sc.ncount[i] = cnt
-    sc.vspk[i] = vs
+    iu = np.uint64(i)
+    sc.newspk[iu] = j
+    sc.ncount[iu] = cnt
+    sc.vspk[iu] = vs
     sc.k[K_NEW] = i + 1
 
 
