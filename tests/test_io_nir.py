@@ -106,7 +106,10 @@ def test_fixture_cnn_sinabs():
     assert all(p.multi_spike and p.threshold_op == ">=" for p in net.populations)
     assert all(p.reset == "subtract" for p in net.populations)
     kinds = [type(p).__name__ for p in net.projections]
-    assert kinds == ["Conv2d", "Conv2d", "Sparse", "Dense", "Dense"]
+    assert kinds == ["Conv2d", "Conv2d", "Conv2d", "Dense", "Dense"]
+    pooled = net.projections[2]  # SumPool2d(2) -> Conv2d(8, 16, 3, 3, padding 1)
+    assert pooled.weight.shape == (8, 16, 6, 6)
+    assert pooled.stride == (2, 2) and pooled.padding == (2, 2)
     assert net.metadata["dt"] == 1.0 and net.metadata["dt_source"] == "profile 'sinabs'"
 
 
@@ -511,7 +514,7 @@ def test_conv1d_and_pool_chain_composed():
         [("input", "if"), ("if", "pool"), ("pool", "cv"), ("cv", "int"), ("int", "output")],
     )
     net2 = quiet_load(g2, dt=DT)
-    assert type(net2.projections[1]).__name__ in ("Sparse", "Dense")
+    assert isinstance(net2.projections[1], A.Conv2d)  # pool -> conv is one convolution
     xs = (rng.random((3, 8, 8)) < 0.5).astype(float)
     res2 = A.Simulator(net2, policy="layered").run(xs[None, None])
     pooled = xs.reshape(3, 4, 2, 4, 2).sum(axis=(2, 4))
@@ -520,6 +523,118 @@ def test_conv1d_and_pool_chain_composed():
         + np.array([0.1, -0.1])[:, None, None]
     )
     np.testing.assert_allclose(res2.output_potentials[0, 0], y2.ravel(), rtol=1e-5, atol=1e-5)
+
+
+def _pool_conv_graph(size, pool, kernel, stride, w):
+    """input (3, size, size) -> IF -> pool(kernel, stride) -> Conv2d(w, padding 1) -> I."""
+    c_out = w.shape[0]
+    ps = (size - kernel) // stride + 1
+    cls = nir.SumPool2d if pool == "sum" else nir.AvgPool2d
+    return graph(
+        {
+            "input": inp(3, size, size),
+            "if": nir.IF(
+                r=np.full((3, size, size), 1.0 / DT), v_threshold=np.full((3, size, size), 0.5)
+            ),
+            "pool": cls(
+                kernel_size=np.array([kernel, kernel]),
+                stride=np.array([stride, stride]),
+                padding=np.array([0, 0]),
+            ),
+            "cv": nir.Conv2d(
+                input_shape=(ps, ps),
+                weight=w,
+                stride=1,
+                padding=1,
+                dilation=1,
+                groups=1,
+                bias=np.zeros(c_out),
+            ),
+            "int": nir.I(r=np.full((c_out, ps, ps), 1.0 / DT)),
+            "output": out(c_out, ps, ps),
+        },
+        [("input", "if"), ("if", "pool"), ("pool", "cv"), ("cv", "int"), ("int", "output")],
+    )
+
+
+@pytest.mark.parametrize(
+    ("size", "pool", "kernel", "stride", "zero", "structured"),
+    [
+        (8, "sum", 2, 2, False, True),
+        (8, "avg", 2, 2, False, True),
+        (9, "sum", 3, 3, False, True),
+        (9, "sum", 2, 2, False, False),  # the pool drops the last row and column
+        (8, "sum", 2, 1, False, False),  # overlapping windows
+        (8, "sum", 2, 2, True, False),  # a zero weight is no synapse in a sparse matrix
+    ],
+)
+def test_pool_then_conv_loaded_as_one_convolution_or_composed(
+    size, pool, kernel, stride, zero, structured
+):
+    """A pool whose windows tile its input followed by a convolution becomes one Conv2d;
+    anything else is composed into a matrix. Either way the potentials equal explicit
+    loops (pool by reshaping, convolution by direct loops)."""
+    rng = np.random.default_rng(size + kernel + stride)
+    w = rng.normal(size=(2, 3, 3, 3))
+    if zero:
+        w[1, 2, 0, 1] = 0.0
+    net = quiet_load(_pool_conv_graph(size, pool, kernel, stride, w), dt=DT)
+    assert isinstance(net.projections[1], A.Conv2d) == structured
+    xs = (rng.random((3, size, size)) < 0.5).astype(float)
+    res = A.Simulator(net, policy="layered").run(xs[None, None])
+    ps = (size - kernel) // stride + 1
+    windows = np.zeros((3, ps, ps))
+    for i in range(ps):
+        for j in range(ps):
+            win = xs[:, i * stride : i * stride + kernel, j * stride : j * stride + kernel]
+            windows[:, i, j] = win.sum(axis=(1, 2))
+    if pool == "avg":
+        windows /= kernel * kernel
+    y = _conv2d_loops(windows, w, (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    np.testing.assert_allclose(res.output_potentials[0, 0], y.ravel(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["layered", "fifo", "momentum", "random"])
+def test_pool_then_conv_as_one_convolution_runs_like_the_composed_matrix(policy):
+    """SumPool2d(2) then a 3x3 convolution with padding 1, as the importer now writes it
+    (one Conv2d: each tap a 2x2 block, stride 2, padding 2) and as it used to (a Sparse
+    projection of the composed matrix, built here by explicit loops): every result of
+    every policy is identical, event log included."""
+    rng = np.random.default_rng(3)
+    k = rng.normal(0.3, 0.4, size=(4, 3, 3, 3))
+    m = np.zeros((4 * 4 * 4, 3 * 8 * 8))
+    for s in range(3 * 8 * 8):
+        x = np.zeros(3 * 8 * 8)
+        x[s] = 1.0
+        pooled = x.reshape(3, 4, 2, 4, 2).sum(axis=(2, 4))
+        m[:, s] = _conv2d_loops(pooled, k, (1, 1), (1, 1, 1, 1), (1, 1), 1).ravel()
+    ti, si = np.nonzero(m)
+    pops = [
+        A.Population("a", (3, 8, 8), threshold=0.5),
+        A.Population("b", (4, 4, 4), threshold=0.7, reset="subtract"),
+        A.Population("o", 3, threshold=1.0),
+    ]
+    readout = A.Dense("r", "b", "o", rng.normal(0.2, 0.3, (3, 64)))
+    first = A.Dense("i", "input", "a", rng.uniform(0.0, 1.0, (192, 6)))
+    conv = A.Conv2d(
+        "c", "a", "b", weight=np.repeat(np.repeat(k, 2, axis=2), 2, axis=3), stride=2, padding=2
+    )
+    sparse = A.Sparse("c", "a", "b", source_index=si, target_index=ti, weight=m[ti, si])
+    x = (rng.random((3, 5, 6)) < 0.5).astype(float)
+    results = [
+        A.Simulator(A.Network(6, pops, [first, proj, readout]), policy, 1, record_events=True).run(
+            x, labels=[0, 1, 2]
+        )
+        for proj in (conv, sparse)
+    ]
+    assert results[0].spikes[:, :, 1].sum() > 20  # the convolution's target does spike
+    for name in A.Result.array_names():
+        np.testing.assert_array_equal(
+            getattr(results[0], name), getattr(results[1], name), err_msg=name
+        )
+    assert len(results[0].events) == len(results[1].events) == 3
+    for a, b in zip(results[0].events, results[1].events, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_output_fed_by_operator_gets_readout_population():

@@ -14,9 +14,11 @@ How a graph is read (``docs/models.md`` has the long version):
 4. Every path ``source -> operators... -> neuron`` becomes one projection: a single
    Affine/Linear is a :class:`~asyncsim.Dense`, a Scale (or a direct edge) a
    :class:`~asyncsim.OneToOne`, a convolution or pooling a :class:`~asyncsim.Conv2d`;
-   longer chains (e.g. SumPool2d -> Conv2d) are composed numerically into one
-   :class:`~asyncsim.Dense` or :class:`~asyncsim.Sparse` projection. Several edges into
-   one node add up. The sum of all bias terms reaching a neuron becomes its ``bias``.
+   a pool whose windows tile its input followed by a Conv2d is one (expanded)
+   :class:`~asyncsim.Conv2d`; other chains (e.g. AvgPool2d -> Flatten -> Linear) are
+   composed numerically into one :class:`~asyncsim.Dense` or :class:`~asyncsim.Sparse`
+   projection. Several edges into one node add up. The sum of all bias terms reaching a
+   neuron becomes its ``bias``.
 5. The profile (:mod:`asyncsim.io.profiles`) turns tau/r/v_leak/w_in into per-timestep
    ``beta``, ``alpha``, input gains (folded into the weights) and bias.
 """
@@ -26,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -483,6 +486,21 @@ def _conv_params(name: str, node: Any, nd: int) -> dict[str, Any]:
         padding=padding,
         bias=_arr(name, node, "bias") if getattr(node, "bias", None) is not None else None,
     )
+
+
+def _explicit_matrix(
+    apply: Callable[[np.ndarray], np.ndarray], n_src: int, n_tgt: int
+) -> np.ndarray:
+    """The (n_tgt, n_src) matrix of a linear map, from ``apply`` on chunks of one-hot rows
+    (``(batch, n_src) -> (batch, n_tgt)``)."""
+    m = np.zeros((n_tgt, n_src))
+    chunk = max(1, min(n_src, 2_000_000 // max(n_tgt, 1), 4096))
+    for a in range(0, n_src, chunk):
+        bsz = min(chunk, n_src - a)
+        x = np.zeros((bsz, n_src))
+        x[np.arange(bsz), a + np.arange(bsz)] = 1.0
+        m[:, a : a + bsz] = apply(x).reshape(bsz, n_tgt).T
+    return m
 
 
 class _Importer:
@@ -970,18 +988,15 @@ class _Importer:
                 f"to {target!r} would need an explicit {n_tgt} x {n_src} matrix; too large "
                 "to compose (put a neuron layer between the operators)"
             )
-        m = np.zeros((n_tgt, n_src))
-        chunk = max(1, min(n_src, 2_000_000 // max(n_tgt, 1), 4096))
-        for a in range(0, n_src, chunk):
-            bsz = min(chunk, n_src - a)
-            x = np.zeros((bsz, n_src))
-            x[np.arange(bsz), a + np.arange(bsz)] = 1.0
+
+        def apply(x: np.ndarray) -> np.ndarray:
             for name, mask in path.ops:
-                x = self._apply(name, x).reshape(bsz, -1)
+                x = self._apply(name, x).reshape(x.shape[0], -1)
                 if mask is not None:
                     x = x * mask
-            m[:, a : a + bsz] = x.reshape(bsz, n_tgt).T
-        return m
+            return x
+
+        return _explicit_matrix(apply, n_src, n_tgt)
 
     # ------------------------------------------------------------------ neurons
     def _leak(self, name: str, tau: np.ndarray, what: str) -> np.ndarray:
@@ -1398,6 +1413,9 @@ class _Importer:
             if conv is not None:
                 return conv
         m = self._compose(path, tgt) * gain[:, None]
+        pooled = self._pooled_conv(core, pname, src, tgt, gain, delay, pops, m)
+        if pooled is not None:
+            return pooled
         nz = np.count_nonzero(m)
         if nz > 0.25 * m.size:
             return Dense(pname, src, tgt, weight=m, delay=delay)
@@ -1465,6 +1483,83 @@ class _Importer:
             stride=stride,
             padding=padding,
             dilation=dilation,
+            groups=p["groups"],
+            delay=delay,
+        )
+
+    def _pooled_conv(
+        self,
+        core: list[tuple[str, np.ndarray | None]],
+        pname: str,
+        src: str,
+        tgt: str,
+        gain: np.ndarray,
+        delay: int,
+        pops: dict[str, Population],
+        m: np.ndarray,
+    ) -> Conv2d | None:
+        """A sum or average pool whose windows tile its input (kernel = stride, no padding)
+        followed by a 2-D convolution (dilation 1) is one convolution on the pool's input:
+        each kernel tap becomes a block of the pool's size (times the pool's value), and
+        stride and padding scale by the pool's stride. A structured Conv2d runs the chain
+        several times faster than the sparse matrix it would otherwise compose into.
+
+        Returned only when its weights, expanded to a matrix, equal the composed matrix
+        ``m`` exactly (so a mistake here can only cost speed) and none is zero (a zero
+        convolution weight is still a synapse: its target would count an update that the
+        sparse projection does not); else None."""
+        g = self.g
+        if len(core) != 2 or any(mk is not None for _, mk in core):
+            return None
+        pool, conv = core[0][0], core[1][0]
+        if g.types[pool] not in ("SumPool2d", "AvgPool2d") or g.types[conv] != "Conv2d":
+            return None
+        pnode, cnode = g.nodes[pool], g.nodes[conv]
+        k = _ints(pool, pnode, "kernel_size", 2, minimum=1)
+        shp_in = self.in_shape[pool]
+        if (
+            k != _ints(pool, pnode, "stride", 2, minimum=1)
+            or any(_ints(pool, pnode, "padding", 2))
+            or len(shp_in) != 3
+            or shp_in[1] % k[0]
+            or shp_in[2] % k[1]
+            or tuple(self.out_shape[pool]) != tuple(self.in_shape[conv])
+        ):
+            return None
+        p = _conv_params(conv, cnode, 2)
+        pads = self._pads(conv, cnode, p, self.in_shape[conv][1:], p["weight"].shape[2:])
+        if tuple(p["dilation"]) != (1, 1) or any(lo != hi for lo, hi in pads):
+            return None
+        c_out = p["weight"].shape[0]
+        gc = gain.reshape(c_out, -1)
+        actual_src = self.net_input_shape if src == INPUT else pops[src].dims
+        if (
+            not np.all(gc == gc[:, :1])
+            or tuple(actual_src) != _asim_shape(shp_in)
+            or tuple(pops[tgt].dims) != _asim_shape(self.out_shape[conv])
+        ):
+            return None
+        val = 1.0 if g.types[pool] == "SumPool2d" else 1.0 / (k[0] * k[1])
+        w = np.repeat(np.repeat(p["weight"], k[0], axis=2), k[1], axis=3) * val
+        w = w * gc[:, 0].reshape(-1, 1, 1, 1)
+        stride = (k[0] * p["stride"][0], k[1] * p["stride"][1])
+        pad = (k[0] * pads[0][0], k[0] * pads[0][0], k[1] * pads[1][0], k[1] * pads[1][0])
+        if not np.all(w != 0):
+            return None
+
+        def apply(x: np.ndarray) -> np.ndarray:
+            y = _linops.conv2d(x.reshape(-1, *shp_in), w, stride, pad, (1, 1), p["groups"])
+            return y.reshape(x.shape[0], -1)
+
+        if not np.array_equal(_explicit_matrix(apply, _size(shp_in), m.shape[0]), m):
+            return None
+        return Conv2d(
+            pname,
+            src,
+            tgt,
+            weight=w,
+            stride=stride,
+            padding=(pad[0], pad[2]),
             groups=p["groups"],
             delay=delay,
         )
