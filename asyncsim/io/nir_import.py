@@ -148,6 +148,22 @@ class _Path:
     back: bool = False
 
 
+@dataclass(frozen=True)
+class _Ends:
+    """The projection being built: its name, source, target, per-target input gain and
+    delay."""
+
+    name: str
+    src: str
+    tgt: str
+    gain: np.ndarray
+    delay: int
+
+    def conv2d(self, weight: np.ndarray, **kw: Any) -> Conv2d:
+        """A Conv2d between these ends (``kw``: stride, padding, dilation, groups)."""
+        return Conv2d(self.name, self.src, self.tgt, weight=weight, delay=self.delay, **kw)
+
+
 @dataclass
 class _Graph:
     nodes: dict[str, Any] = field(default_factory=dict)
@@ -1409,11 +1425,11 @@ class _Importer:
                     (n_tgt,),
                 )
                 return OneToOne(pname, src, tgt, weight=s * gain, delay=delay)
-            conv = self._conv_projection(op, pname, src, tgt, gain, delay, pops)
+            conv = self._conv_projection(op, _Ends(pname, src, tgt, gain, delay), pops)
             if conv is not None:
                 return conv
         m = self._compose(path, tgt) * gain[:, None]
-        pooled = self._pooled_conv(core, pname, src, tgt, gain, delay, pops, m)
+        pooled = self._pooled_conv(core, m, _Ends(pname, src, tgt, gain, delay), pops)
         if pooled is not None:
             return pooled
         nz = np.count_nonzero(m)
@@ -1424,16 +1440,7 @@ class _Importer:
             pname, src, tgt, source_index=si, target_index=ti, weight=m[ti, si], delay=delay
         )
 
-    def _conv_projection(
-        self,
-        op: str,
-        pname: str,
-        src: str,
-        tgt: str,
-        gain: np.ndarray,
-        delay: int,
-        pops: dict[str, Population],
-    ) -> Projection | None:
+    def _conv_projection(self, op: str, e: _Ends, pops: dict[str, Population]) -> Projection | None:
         """A structured Conv2d projection when the gain is constant per output channel and
         the source/target layouts are the convolution's; else None (compose instead)."""
         g = self.g
@@ -1442,14 +1449,8 @@ class _Importer:
             return None
         shp_in, shp_out = self.in_shape[op], self.out_shape[op]
         c_out = shp_out[0]
-        gc = gain.reshape(c_out, -1)
-        if not np.all(gc == gc[:, :1]):
-            return None
-        gch = gc[:, 0]
-        src_shape = _asim_shape(shp_in)
-        tgt_pop = pops[tgt]
-        actual_src = self.net_input_shape if src == INPUT else pops[src].dims
-        if tuple(actual_src) != tuple(src_shape) or tuple(tgt_pop.dims) != _asim_shape(shp_out):
+        gch = self._channel_gain(e, shp_in, shp_out, pops)
+        if gch is None:
             return None
         node = g.nodes[op]
         if t in ("SumPool2d", "AvgPool2d"):
@@ -1458,9 +1459,7 @@ class _Importer:
             pd = _ints(op, node, "padding", 2)
             val = 1.0 if t == "SumPool2d" else 1.0 / (k[0] * k[1])
             w = np.full((c_out, 1, *k), val) * gch[:, None, None, None]
-            return Conv2d(
-                pname, src, tgt, weight=w, stride=s, padding=pd, groups=c_out, delay=delay
-            )
+            return e.conv2d(w, stride=s, padding=pd, groups=c_out)
         nd = 2 if t == "Conv2d" else 1
         p = _conv_params(op, node, nd)
         w = p["weight"] * gch.reshape((-1,) + (1,) * (nd + 1))
@@ -1475,28 +1474,36 @@ class _Importer:
         else:
             stride, dilation = p["stride"], p["dilation"]
             padding = p["padding"]
-        return Conv2d(
-            pname,
-            src,
-            tgt,
-            weight=w,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            groups=p["groups"],
-            delay=delay,
-        )
+        return e.conv2d(w, stride=stride, padding=padding, dilation=dilation, groups=p["groups"])
+
+    def _channel_gain(
+        self,
+        e: _Ends,
+        shp_in: tuple[int, ...],
+        shp_out: tuple[int, ...],
+        pops: dict[str, Population],
+    ) -> np.ndarray | None:
+        """The gain per output channel of a convolution from ``e.src`` (NIR shape
+        ``shp_in``) to ``e.tgt`` (``shp_out``), or None when a structured Conv2d cannot
+        carry it: a gain that varies within a channel, or populations not shaped as the
+        convolution's input and output."""
+        c_out = shp_out[0]
+        gc = e.gain.reshape(c_out, -1)
+        actual_src = self.net_input_shape if e.src == INPUT else pops[e.src].dims
+        if (
+            not np.all(gc == gc[:, :1])
+            or tuple(actual_src) != _asim_shape(shp_in)
+            or tuple(pops[e.tgt].dims) != _asim_shape(shp_out)
+        ):
+            return None
+        return gc[:, 0]
 
     def _pooled_conv(
         self,
         core: list[tuple[str, np.ndarray | None]],
-        pname: str,
-        src: str,
-        tgt: str,
-        gain: np.ndarray,
-        delay: int,
-        pops: dict[str, Population],
         m: np.ndarray,
+        e: _Ends,
+        pops: dict[str, Population],
     ) -> Conv2d | None:
         """A sum or average pool whose windows tile its input (kernel = stride, no padding)
         followed by a 2-D convolution (dilation 1) is one convolution on the pool's input:
@@ -1530,18 +1537,12 @@ class _Importer:
         pads = self._pads(conv, cnode, p, self.in_shape[conv][1:], p["weight"].shape[2:])
         if tuple(p["dilation"]) != (1, 1) or any(lo != hi for lo, hi in pads):
             return None
-        c_out = p["weight"].shape[0]
-        gc = gain.reshape(c_out, -1)
-        actual_src = self.net_input_shape if src == INPUT else pops[src].dims
-        if (
-            not np.all(gc == gc[:, :1])
-            or tuple(actual_src) != _asim_shape(shp_in)
-            or tuple(pops[tgt].dims) != _asim_shape(self.out_shape[conv])
-        ):
+        gch = self._channel_gain(e, shp_in, self.out_shape[conv], pops)
+        if gch is None:
             return None
         val = 1.0 if g.types[pool] == "SumPool2d" else 1.0 / (k[0] * k[1])
         w = np.repeat(np.repeat(p["weight"], k[0], axis=2), k[1], axis=3) * val
-        w = w * gc[:, 0].reshape(-1, 1, 1, 1)
+        w = w * gch.reshape(-1, 1, 1, 1)
         stride = (k[0] * p["stride"][0], k[1] * p["stride"][1])
         pad = (k[0] * pads[0][0], k[0] * pads[0][0], k[1] * pads[1][0], k[1] * pads[1][0])
         if not np.all(w != 0):
@@ -1553,16 +1554,7 @@ class _Importer:
 
         if not np.array_equal(_explicit_matrix(apply, _size(shp_in), m.shape[0]), m):
             return None
-        return Conv2d(
-            pname,
-            src,
-            tgt,
-            weight=w,
-            stride=stride,
-            padding=(pad[0], pad[2]),
-            groups=p["groups"],
-            delay=delay,
-        )
+        return e.conv2d(w, stride=stride, padding=(pad[0], pad[2]), groups=p["groups"])
 
     def _native_projection(
         self, core: list[tuple[str, np.ndarray | None]], pname: str, src: str, tgt: str, delay: int
