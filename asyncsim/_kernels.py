@@ -708,11 +708,12 @@ def _deliver_dense_run(net, st, sc, i, run, p, stepid, row, reactivity):
 @_inline
 def _deliver_one_and_fire(net, st, sc, s, val, p, t, row, upd_row, reactivity):
     """The only delivery of a forward step, from a dense source into population p: add,
-    and evaluate in the same pass. Each block of 64 neurons is added while collecting a
-    bit mask of threshold crossings, which are then fired in ascending neuron order (as a
-    scan would). Equivalent to _deliver + _evaluate when nothing else
-    was delivered in the step. Returns synaptic operations. (Unsigned indices: no
-    negative-index wraparound tests on the per-step path.)"""
+    and evaluate in the same pass. Each block of 64 neurons is added while counting its
+    threshold crossings; a block with a crossing builds their bit mask, fired in ascending
+    neuron order (as a scan would). A population of at most 16 neurons (a readout) is
+    added in one scalar pass that builds the mask directly. Equivalent to _deliver +
+    _evaluate when nothing else was delivered in the step. Returns synaptic operations.
+    (Unsigned indices: no negative-index wraparound tests on the per-step path.)"""
     g = np.uint64(net.src_ptr[np.uint64(s)])
     pu = np.uint64(p)
     w = net.weights
