@@ -504,6 +504,18 @@ def _conv_params(name: str, node: Any, nd: int) -> dict[str, Any]:
     )
 
 
+def _pool_params(
+    name: str, node: Any, t: str
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], float]:
+    """A SumPool2d / AvgPool2d (``t``) node's kernel size, stride and padding (validated), and the
+    weight of each tap: 1 for a sum, 1 / window size for an average."""
+    k = _ints(name, node, "kernel_size", 2, minimum=1)
+    s = _ints(name, node, "stride", 2, minimum=1)
+    pd = _ints(name, node, "padding", 2)
+    val = 1.0 if t == "SumPool2d" else 1.0 / (k[0] * k[1])
+    return k, s, pd, val
+
+
 def _explicit_matrix(
     apply: Callable[[np.ndarray], np.ndarray], n_src: int, n_tgt: int
 ) -> np.ndarray:
@@ -828,9 +840,7 @@ class _Importer:
                 raise AsyncsimError(
                     f"shape mismatch: {what} needs a (C, H, W) input, got shape {shp_in}"
                 )
-            k = _ints(name, node, "kernel_size", 2, minimum=1)
-            s = _ints(name, node, "stride", 2, minimum=1)
-            pd = _ints(name, node, "padding", 2)
+            k, s, pd, _ = _pool_params(name, node, t)
             ho = _linops.conv_out_size(shp_in[1], pd[0], pd[0], k[0], s[0], 1)
             wo = _linops.conv_out_size(shp_in[2], pd[1], pd[1], k[1], s[1], 1)
             if ho < 1 or wo < 1:
@@ -902,11 +912,8 @@ class _Importer:
                 x, p["weight"], p["stride"], (*pads[0], *pads[1]), p["dilation"], p["groups"]
             )
         if t in ("SumPool2d", "AvgPool2d"):
-            k = _ints(name, node, "kernel_size", 2, minimum=1)
-            s = _ints(name, node, "stride", 2, minimum=1)
-            pd = _ints(name, node, "padding", 2)
+            k, s, pd, val = _pool_params(name, node, t)
             c = shp_in[0]
-            val = 1.0 if t == "SumPool2d" else 1.0 / (k[0] * k[1])
             w = np.full((c, 1, *k), val)
             return _linops.conv2d(x, w, (s[0], s[1]), (pd[0], pd[0], pd[1], pd[1]), (1, 1), c)
         # Flatten, Identity, Delay: reshape only
@@ -1406,6 +1413,7 @@ class _Importer:
             native = self._native_projection(core, pname, src, tgt, delay)
             if native is not None:
                 return native
+        ends = _Ends(pname, src, tgt, gain, delay)
         if not core:
             if n_src != n_tgt:  # pragma: no cover - caught by the shape check
                 raise AsyncsimError(f"edge {path.source!r} -> {tgt!r}: sizes differ")
@@ -1425,11 +1433,11 @@ class _Importer:
                     (n_tgt,),
                 )
                 return OneToOne(pname, src, tgt, weight=s * gain, delay=delay)
-            conv = self._conv_projection(op, _Ends(pname, src, tgt, gain, delay), pops)
+            conv = self._conv_projection(op, ends, pops)
             if conv is not None:
                 return conv
         m = self._compose(path, tgt) * gain[:, None]
-        pooled = self._pooled_conv(core, m, _Ends(pname, src, tgt, gain, delay), pops)
+        pooled = self._pooled_conv(core, m, ends, pops)
         if pooled is not None:
             return pooled
         nz = np.count_nonzero(m)
@@ -1454,10 +1462,7 @@ class _Importer:
             return None
         node = g.nodes[op]
         if t in ("SumPool2d", "AvgPool2d"):
-            k = _ints(op, node, "kernel_size", 2, minimum=1)
-            s = _ints(op, node, "stride", 2, minimum=1)
-            pd = _ints(op, node, "padding", 2)
-            val = 1.0 if t == "SumPool2d" else 1.0 / (k[0] * k[1])
+            k, s, pd, val = _pool_params(op, node, t)
             w = np.full((c_out, 1, *k), val) * gch[:, None, None, None]
             return e.conv2d(w, stride=s, padding=pd, groups=c_out)
         nd = 2 if t == "Conv2d" else 1
@@ -1522,11 +1527,11 @@ class _Importer:
         if g.types[pool] not in ("SumPool2d", "AvgPool2d") or g.types[conv] != "Conv2d":
             return None
         pnode, cnode = g.nodes[pool], g.nodes[conv]
-        k = _ints(pool, pnode, "kernel_size", 2, minimum=1)
+        k, ps, ppd, val = _pool_params(pool, pnode, g.types[pool])
         shp_in = self.in_shape[pool]
         if (
-            k != _ints(pool, pnode, "stride", 2, minimum=1)
-            or any(_ints(pool, pnode, "padding", 2))
+            k != ps
+            or any(ppd)
             or len(shp_in) != 3
             or shp_in[1] % k[0]
             or shp_in[2] % k[1]
@@ -1540,7 +1545,6 @@ class _Importer:
         gch = self._channel_gain(e, shp_in, self.out_shape[conv], pops)
         if gch is None:
             return None
-        val = 1.0 if g.types[pool] == "SumPool2d" else 1.0 / (k[0] * k[1])
         w = np.repeat(np.repeat(p["weight"], k[0], axis=2), k[1], axis=3) * val
         w = w * gch.reshape(-1, 1, 1, 1)
         stride = (k[0] * p["stride"][0], k[1] * p["stride"][1])
