@@ -463,6 +463,38 @@ def test_conv2d_options(stride, padding, dilation, groups):
     np.testing.assert_allclose(res.output_potentials[0, 0], y.ravel(), rtol=1e-5, atol=1e-5)
 
 
+def _pool_conv_graph(size, pool, kernel, stride, w, bias=None):
+    """input (3, size, size) -> IF -> pool(kernel, stride) -> Conv2d(w, padding 1) -> I."""
+    c_out = w.shape[0]
+    ps = (size - kernel) // stride + 1
+    cls = nir.SumPool2d if pool == "sum" else nir.AvgPool2d
+    return graph(
+        {
+            "input": inp(3, size, size),
+            "if": nir.IF(
+                r=np.full((3, size, size), 1.0 / DT), v_threshold=np.full((3, size, size), 0.5)
+            ),
+            "pool": cls(
+                kernel_size=np.array([kernel, kernel]),
+                stride=np.array([stride, stride]),
+                padding=np.array([0, 0]),
+            ),
+            "cv": nir.Conv2d(
+                input_shape=(ps, ps),
+                weight=w,
+                stride=1,
+                padding=1,
+                dilation=1,
+                groups=1,
+                bias=np.zeros(c_out) if bias is None else bias,
+            ),
+            "int": nir.I(r=np.full((c_out, ps, ps), 1.0 / DT)),
+            "output": out(c_out, ps, ps),
+        },
+        [("input", "if"), ("if", "pool"), ("pool", "cv"), ("cv", "int"), ("int", "output")],
+    )
+
+
 def test_conv1d_and_pool_chain_composed():
     """Conv1d on (C, L) and SumPool2d followed by Conv2d (composed into one projection)."""
     rng = np.random.default_rng(8)
@@ -492,27 +524,7 @@ def test_conv1d_and_pool_chain_composed():
     np.testing.assert_allclose(res.output_potentials[0, 0], y.ravel(), rtol=1e-5, atol=1e-5)
 
     w2 = rng.normal(size=(2, 3, 3, 3))
-    g2 = graph(
-        {
-            "input": inp(3, 8, 8),
-            "if": nir.IF(r=np.full((3, 8, 8), 1.0 / DT), v_threshold=np.full((3, 8, 8), 0.5)),
-            "pool": nir.SumPool2d(
-                kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])
-            ),
-            "cv": nir.Conv2d(
-                input_shape=(4, 4),
-                weight=w2,
-                stride=1,
-                padding=1,
-                dilation=1,
-                groups=1,
-                bias=np.array([0.1, -0.1]),
-            ),
-            "int": nir.I(r=np.full((2, 4, 4), 1.0 / DT)),
-            "output": out(2, 4, 4),
-        },
-        [("input", "if"), ("if", "pool"), ("pool", "cv"), ("cv", "int"), ("int", "output")],
-    )
+    g2 = _pool_conv_graph(8, "sum", 2, 2, w2, bias=np.array([0.1, -0.1]))
     net2 = quiet_load(g2, dt=DT)
     assert isinstance(net2.projections[1], A.Conv2d)  # pool -> conv is one convolution
     xs = (rng.random((3, 8, 8)) < 0.5).astype(float)
@@ -523,38 +535,6 @@ def test_conv1d_and_pool_chain_composed():
         + np.array([0.1, -0.1])[:, None, None]
     )
     np.testing.assert_allclose(res2.output_potentials[0, 0], y2.ravel(), rtol=1e-5, atol=1e-5)
-
-
-def _pool_conv_graph(size, pool, kernel, stride, w):
-    """input (3, size, size) -> IF -> pool(kernel, stride) -> Conv2d(w, padding 1) -> I."""
-    c_out = w.shape[0]
-    ps = (size - kernel) // stride + 1
-    cls = nir.SumPool2d if pool == "sum" else nir.AvgPool2d
-    return graph(
-        {
-            "input": inp(3, size, size),
-            "if": nir.IF(
-                r=np.full((3, size, size), 1.0 / DT), v_threshold=np.full((3, size, size), 0.5)
-            ),
-            "pool": cls(
-                kernel_size=np.array([kernel, kernel]),
-                stride=np.array([stride, stride]),
-                padding=np.array([0, 0]),
-            ),
-            "cv": nir.Conv2d(
-                input_shape=(ps, ps),
-                weight=w,
-                stride=1,
-                padding=1,
-                dilation=1,
-                groups=1,
-                bias=np.zeros(c_out),
-            ),
-            "int": nir.I(r=np.full((c_out, ps, ps), 1.0 / DT)),
-            "output": out(c_out, ps, ps),
-        },
-        [("input", "if"), ("if", "pool"), ("pool", "cv"), ("cv", "int"), ("int", "output")],
-    )
 
 
 @pytest.mark.parametrize(
