@@ -311,6 +311,11 @@ def test_bad_model_file(files):
     line = assert_one_line_error(invoke("run", "bad.nir", "-i", files["data"]), 1, "bad.nir")
     assert "model" in line or "nir" in line.lower()
     assert_one_line_error(invoke("inspect", "bad.nir"), 1, "bad.nir")
+    raw = bytearray(A.save(files["net"], "net.h5").read_bytes())
+    raw[-100] ^= 1  # one bit anywhere in an asyncsim network file: refused by its checksum
+    Path("net.h5").write_bytes(raw)
+    for cmd in (["run", "net.h5", "-i", files["data"]], ["inspect", "net.h5"]):
+        assert_one_line_error(invoke(*cmd), 1, "net.h5: damaged asyncsim network file")
 
 
 def test_width_mismatch(files):

@@ -4,6 +4,7 @@ mutates valid graphs and requires the loader to either load or raise AsyncsimErr
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -226,11 +227,97 @@ def test_native_version_and_options(tmp_path):
     path = A.save(net, tmp_path / "n.h5")
     with h5py.File(path, "a") as f:
         f.attrs["format_version"] = 99
+    with pytest.raises(A.AsyncsimError, match="changed after saving"):
+        A.load(path)  # an edit by another HDF5 tool breaks the checksum
     with pytest.raises(A.AsyncsimError, match="format version 99 is not supported"):
-        A.load(path)
+        A.load(path, verify=False)
+    with pytest.raises(A.AsyncsimError, match=r"verify=False applies to asyncsim \.h5"):
+        A.load(FIX / "lif_norse.nir", profile="norse", verify=False)
     path2 = A.save(net, tmp_path / "m.h5")
     with pytest.raises(A.AsyncsimError, match="dt apply to NIR files"):
         A.load(path2, dt=1e-3)
+
+
+def _checksummed(tmp_path):
+    w = np.array([[0.123456789, -2.5], [0.0, 1.75]])
+    net = A.Network(2, [A.Population("p", 2)], [A.Dense("d", "input", "p", w)])
+    path = A.save(net, tmp_path / "n.h5")
+    return net, path, path.read_bytes()
+
+
+def test_native_checksum_header_is_the_sha256_of_the_hdf5_part(tmp_path):
+    _, _, raw = _checksummed(tmp_path)
+    text = raw[:512].rstrip(b"\0").decode()
+    body = raw[512:]
+    assert text == f"asyncsim-network sha256 v1\nsize {len(body)}\nsha256 " + (
+        hashlib.sha256(body).hexdigest() + "\n"
+    )
+    assert body[:8] == b"\x89HDF\r\n\x1a\n"  # HDF5 finds its superblock after the block
+
+
+def _refused(path, data, match):
+    path.write_bytes(data)
+    with pytest.raises(A.AsyncsimError, match=match) as exc:
+        A.load(path)
+    assert "asyncsim.load(path, verify=False)" in str(exc.value)  # the fix is named
+
+
+def test_native_checksum_refuses_every_kind_of_damage(tmp_path):
+    net, path, raw = _checksummed(tmp_path)
+    # one bit of a weight: HDF5 would load it as a silently different number
+    at = raw.index(np.float64(0.123456789).tobytes())
+    bad = bytearray(raw)
+    bad[at] ^= 1
+    _refused(path, bytes(bad), "do not have the SHA-256 digest it records")
+    path.write_bytes(bytes(bad))
+    w = A.load(path, verify=False).projections[0].weight
+    assert w[0, 0] != net.projections[0].weight[0, 0]
+    _refused(path, raw[:-200], f"{len(raw) - 712} bytes follow the header, which records")
+    _refused(path, raw + b"\0", "which records")
+    _refused(path, raw[:300] + b"x" + raw[301:], "the header itself was altered")
+    _refused(path, b"X" + raw[1:], "user block that is not an intact asyncsim checksum header")
+    _refused(path, raw[:512], "0 bytes follow the header")
+    # the damage that made HDF5 2.0.0 crash (segfault) in the fuzz test: the flags of a
+    # variable-length string attribute's datatype; refused before HDF5 reads anything
+    at = raw.index(b"target\0\0\x19") + 8
+    _refused(path, raw[:at] + b"\xce\xaa\x7f" + raw[at + 3 :], "SHA-256")
+
+
+def test_native_file_edited_on_purpose_can_be_saved_again(tmp_path):
+    _, path, _ = _checksummed(tmp_path)
+    with h5py.File(path, "a") as f:
+        f["projections/0000/weight"][0, 1] = 9.0
+    with pytest.raises(A.AsyncsimError, match="changed after saving"):
+        A.load(path)
+    A.save(A.load(path, verify=False), path, overwrite=True)
+    assert A.load(path).projections[0].weight[0, 1] == 9.0
+
+
+def test_native_file_without_header_is_read_unchecked(tmp_path):
+    from asyncsim.io.native import check_integrity
+
+    net, path, _ = _checksummed(tmp_path)
+    plain = tmp_path / "plain.h5"
+    with h5py.File(path, "r") as src, h5py.File(plain, "w") as dst:
+        dst.attrs.update(src.attrs)
+        for k in src:
+            src.copy(k, dst)
+    assert plain.read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"
+    assert check_integrity(path) is True
+    assert check_integrity(plain) is False
+    back = A.load(plain)
+    np.testing.assert_array_equal(back.projections[0].weight, net.projections[0].weight)
+
+
+def test_native_file_given_as_nir_or_as_inputs(tmp_path):
+    _, path, raw = _checksummed(tmp_path)
+    (tmp_path / "n.nir").write_bytes(raw)
+    with pytest.raises(A.AsyncsimError, match=r"asyncsim network file; give it a \.h5 suffix"):
+        A.load(tmp_path / "n.nir")
+    with pytest.raises(A.AsyncsimError, match="asyncsim network file, not spike data"):
+        A.load_inputs(path)
+    (tmp_path / "n.model").write_bytes(raw)
+    assert A.load(tmp_path / "n.model").projections[0].name == "d"
 
 
 def test_nir_reader_failure_is_wrapped(tmp_path):
@@ -398,5 +485,9 @@ def test_fuzz_damaged_files(tmp_path_factory, data, cut, kind):
                 A.load(path, **({"profile": "norse"} if kind == "nir" else {}))
             else:
                 A.load_inputs(path)
-    except A.AsyncsimError:
-        pass
+    except A.AsyncsimError as exc:
+        msg = str(exc)
+        assert kind != "h5" or "damaged asyncsim" in msg or "not a readable HDF5" in msg
+        return
+    # asyncsim's own files carry a checksum: any change is refused
+    assert kind != "h5" or damaged == src

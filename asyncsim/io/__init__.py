@@ -20,7 +20,7 @@ from typing import Any
 from .._files import atomic_write, check_target
 from ..errors import AsyncsimError
 from ..network import Network
-from ._util import H5_ERRORS, is_hdf5
+from ._util import H5_ERRORS, has_native_header, is_hdf5
 from .native import FORMAT as NATIVE_FORMAT
 from .native import load_h5, save_h5
 from .nir_export import to_nir
@@ -37,6 +37,11 @@ def _read_nir(p: Path) -> Any:
     import h5py
     import nir
 
+    if has_native_header(p):
+        raise AsyncsimError(
+            f"{p}: this is an asyncsim network file; give it a .h5 suffix or load it with "
+            "format 'h5'"
+        )
     if not is_hdf5(p):
         raise AsyncsimError(
             f"{p}: not an HDF5 file (truncated, empty, or another format); NIR files are HDF5"
@@ -75,6 +80,7 @@ def load(
     dt: float | None = None,
     profile: str | Profile | None = None,
     format: str | None = None,
+    verify: bool = True,
     **opts: Any,
 ) -> Network:
     """Load a network from a ``.nir`` file or an asyncsim ``.h5`` / ``.hdf5`` file.
@@ -87,6 +93,9 @@ def load(
             ``sinabs``, ``rockpool``, ``spyx`` or ``generic`` (default: recorded in the
             file, else ``generic`` with a warning).
         format: ``"nir"`` or ``"h5"``; default from the suffix (then from the content).
+        verify: asyncsim ``.h5`` files only: check the checksum header written by
+            :func:`save` before HDF5 reads the file, refusing a damaged file (default).
+            ``False`` reads a file edited on purpose with another HDF5 tool.
         **opts: NIR only: profile overrides and ``output`` / ``readout`` (see
             :func:`asyncsim.io.from_nir`).
 
@@ -107,7 +116,12 @@ def load(
                 f"{p}: {', '.join(given + sorted(opts))} apply to NIR files; an asyncsim "
                 "network file already stores per-timestep parameters"
             )
-        return load_h5(p)
+        return load_h5(p, verify=verify)
+    if not verify:
+        raise AsyncsimError(
+            f"{p}: verify=False applies to asyncsim .h5 network files, which carry a "
+            "checksum; NIR files have none (drop the argument)"
+        )
     graph = _read_nir(p)
     net = from_nir(graph, dt=dt, profile=profile, **opts)
     if net.metadata.get("format") != "nir":
@@ -132,6 +146,8 @@ def _format(p: Path, format: str | None, *, reading: bool) -> str:
     suffix = p.suffix.lower()
     if suffix == ".nir":
         return "nir"
+    if reading and has_native_header(p):
+        return "h5"  # checked by load_h5 before HDF5 reads anything
     if suffix in (".h5", ".hdf5"):
         if reading and is_hdf5(p):
             import h5py

@@ -28,7 +28,7 @@ from typing import Any, TypeGuard
 import numpy as np
 
 from ..errors import AsyncsimError
-from ._util import H5_ERRORS, is_hdf5
+from ._util import H5_ERRORS, has_native_header, is_hdf5
 
 FRAME_KEYS = ("inputs", "frames", "x", "data", "spikes")
 LABEL_KEYS = ("labels", "y", "targets", "label")
@@ -425,6 +425,11 @@ def _load_inputs(
     if suffix in (".h5", ".hdf5", ".nir") or is_hdf5(p):
         import h5py
 
+        if has_native_header(p):
+            raise AsyncsimError(
+                f"{p}: this is an asyncsim network file, not spike data; load it with "
+                "asyncsim.load (inputs: frames / events in .npy, .npz, .h5 or NIR data)"
+            )
         if not is_hdf5(p):
             raise AsyncsimError(f"{p}: not an HDF5 file (truncated, or another format)")
         try:
