@@ -216,8 +216,9 @@ def test_missing_truncated_and_foreign_files(tmp_path):
         A.load(tmp_path / "other.h5")
     with h5py.File(tmp_path / "other.nir", "w") as f:
         f["x"] = np.zeros(3)
-    with pytest.raises(A.AsyncsimError, match="HDF5 file without a NIR graph"):
+    with pytest.raises(A.AsyncsimError, match="HDF5 file without a NIR graph") as exc:
         A.load(tmp_path / "other.nir")
+    assert "unreadable" not in str(exc.value)  # the file is readable: not re-wrapped
     with pytest.raises(A.AsyncsimError, match="is a directory"):
         A.load(tmp_path)
 

@@ -135,6 +135,11 @@ def test_errors(tmp_path):
     np.savez(tmp_path / "nokey.npz", stuff=np.zeros((1, 2, 3)))
     with pytest.raises(A.AsyncsimError, match="no frames array; expected one of inputs"):
         A.load_inputs(tmp_path / "nokey.npz")
+    with h5py.File(tmp_path / "nokey.h5", "w") as f:
+        f["stuff"] = np.zeros((1, 2, 3))
+    with pytest.raises(A.AsyncsimError, match=r"nokey\.h5: no frames dataset; expected") as exc:
+        A.load_inputs(tmp_path / "nokey.h5")
+    assert "unreadable" not in str(exc.value)  # the file is readable: not re-wrapped
     np.savez(tmp_path / "badlab.npz", inputs=np.zeros((2, 2, 3)), labels=[0.5, 1])
     with pytest.raises(A.AsyncsimError, match="labels must be non-negative integer"):
         A.load_inputs(tmp_path / "badlab.npz")

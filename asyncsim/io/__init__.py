@@ -37,11 +37,11 @@ def _read_nir(p: Path) -> Any:
     import h5py
     import nir
 
+    native = AsyncsimError(
+        f"{p}: this is an asyncsim network file; give it a .h5 suffix or load it with format 'h5'"
+    )
     if has_native_header(p):
-        raise AsyncsimError(
-            f"{p}: this is an asyncsim network file; give it a .h5 suffix or load it with "
-            "format 'h5'"
-        )
+        raise native
     if not is_hdf5(p):
         raise AsyncsimError(
             f"{p}: not an HDF5 file (truncated, empty, or another format); NIR files are HDF5"
@@ -50,11 +50,10 @@ def _read_nir(p: Path) -> Any:
         with h5py.File(p, "r") as f:
             if "node" not in f:
                 if f.attrs.get("format") in (NATIVE_FORMAT, NATIVE_FORMAT.encode()):
-                    raise AsyncsimError(
-                        f"{p}: this is an asyncsim network file; give it a .h5 suffix or "
-                        "load it with format 'h5'"
-                    )
+                    raise native
                 raise AsyncsimError(f"{p}: HDF5 file without a NIR graph (no 'node' group)")
+    except AsyncsimError:
+        raise
     except H5_ERRORS as exc:
         raise AsyncsimError(f"{p}: unreadable HDF5 file (truncated?): {exc}") from None
     first: Exception | None = None

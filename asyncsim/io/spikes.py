@@ -448,6 +448,8 @@ def _load_inputs(
                         )
                     a = f[fk][()]
                     labels = f[lk][()] if lk is not None else None
+        except AsyncsimError:
+            raise
         except H5_ERRORS as exc:
             raise AsyncsimError(f"{p}: unreadable HDF5 file ({exc})") from None
         if nir_data:
