@@ -205,6 +205,8 @@ def save(
 
     try:
         atomic_write(p, write, overwrite)
+    except AsyncsimError:
+        raise
     except (TypeError, ValueError) as exc:
         raise AsyncsimError(f"{p}: nir.write failed ({exc})") from None
     return p
