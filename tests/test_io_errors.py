@@ -6,9 +6,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import signal
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 import h5py
 import nir
@@ -20,6 +23,7 @@ from hypothesis import strategies as st
 import asyncsim as A
 
 FIX = Path(__file__).parent / "fixtures" / "nir"
+TIMEOUT = "ASYNCSIM_HDF5_TIMEOUT"
 DT = 1e-3
 
 
@@ -480,7 +484,8 @@ def test_fuzz_damaged_files(tmp_path_factory, data, cut, kind):
     path = d / ("x.nir" if kind == "nir" else "x.npz" if kind == "npz" else "x.h5")
     path.write_bytes(damaged)
     try:
-        with warnings.catch_warnings():
+        # a damage that makes HDF5 loop forever is cut off after 10 s (read_isolated)
+        with warnings.catch_warnings(), mock.patch.dict(os.environ, {TIMEOUT: "10"}):
             warnings.simplefilter("ignore")
             if kind in ("nir", "h5"):
                 A.load(path, **({"profile": "norse"} if kind == "nir" else {}))
@@ -492,3 +497,48 @@ def test_fuzz_damaged_files(tmp_path_factory, data, cut, kind):
         return
     # asyncsim's own files carry a checksum: any change is refused
     assert kind != "h5" or damaged == src
+
+
+# ----------------------------------------------------------- reading in a child process
+DAMAGED = Path(__file__).parent / "fixtures" / "damaged"
+
+
+def _segfault():
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def _asyncsim_error():
+    raise A.AsyncsimError("the child's own message")
+
+
+def test_read_isolated_returns_raises_and_survives_crashes_and_hangs(monkeypatch, tmp_path):
+    from asyncsim.io._util import read_isolated
+
+    f = tmp_path / "f.h5"
+    f.write_bytes(b"x")
+    value = {"w": np.arange(5.0), "pid": None}
+    out = read_isolated(f, lambda: {**value, "pid": os.getpid()})
+    np.testing.assert_array_equal(out["w"], value["w"])
+    assert out["pid"] != os.getpid()  # computed in another process
+    with pytest.raises(A.AsyncsimError, match=r"^the child's own message$"):
+        read_isolated(f, _asyncsim_error)
+    with pytest.raises(A.AsyncsimError, match=r"f\.h5: the HDF5 library crashed .*SIGSEGV"):
+        read_isolated(f, _segfault)
+    monkeypatch.setenv("ASYNCSIM_HDF5_TIMEOUT", "0.5")
+    with pytest.raises(A.AsyncsimError, match=r"did not finish reading this file in 0 s"):
+        read_isolated(f, lambda: time.sleep(30))
+    monkeypatch.setenv("ASYNCSIM_HDF5_TIMEOUT", "soon")
+    with pytest.raises(A.AsyncsimError, match="ASYNCSIM_HDF5_TIMEOUT='soon' must be a number"):
+        read_isolated(f, lambda: 1)
+    monkeypatch.setenv("ASYNCSIM_ISOLATE_HDF5", "0")
+    assert read_isolated(f, os.getpid) == os.getpid()  # opted out: this process
+
+
+def test_files_that_crash_or_hang_hdf5_give_errors(monkeypatch):
+    """Real damaged files (tests/fixtures/damaged/README.md): whatever the HDF5 library
+    does with them (crash, loop, or, once fixed, report an error), loading raises."""
+    monkeypatch.setenv("ASYNCSIM_HDF5_TIMEOUT", "3")
+    with pytest.raises(A.AsyncsimError, match=r"hang_global_heap\.nir"):
+        A.load(DAMAGED / "hang_global_heap.nir", profile="norse")
+    with pytest.raises(A.AsyncsimError, match=r"crash_vlen_attribute\.h5"):
+        A.load(DAMAGED / "crash_vlen_attribute.h5")

@@ -20,7 +20,7 @@ from typing import Any
 from .._files import atomic_write, check_target
 from ..errors import AsyncsimError
 from ..network import Network
-from ._util import H5_ERRORS, has_native_header, is_hdf5
+from ._util import H5_ERRORS, has_native_header, is_hdf5, read_isolated
 from .native import FORMAT as NATIVE_FORMAT
 from .native import load_h5, save_h5
 from .nir_export import to_nir
@@ -31,7 +31,13 @@ from .spikes import events_to_frames, load_inputs
 FORMATS = ("nir", "h5")
 
 
-def _read_nir(p: Path) -> Any:
+def _read_nir(p: Path) -> tuple[Any, Any]:
+    """The NIR graph in ``p`` and the file's NIR version, read in a child process (a
+    damaged file can crash or hang the HDF5 library: see ``_util.read_isolated``)."""
+    return read_isolated(p, lambda: _read_nir_here(p))
+
+
+def _read_nir_here(p: Path) -> tuple[Any, Any]:
     """``nir.read`` with type checking, falling back to ``type_check=False`` (older files,
     batch dimensions) and turning every failure into an :class:`AsyncsimError`."""
     import h5py
@@ -61,16 +67,25 @@ def _read_nir(p: Path) -> Any:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return nir.read(str(p), type_check=type_check)
+                graph = nir.read(str(p), type_check=type_check)
+            break
         except AsyncsimError:
             raise
         except Exception as exc:  # nir raises assertion, key, value and type errors
             if first is None:
                 first = exc
-    raise AsyncsimError(
-        f"{p}: the nir package cannot read this file ({type(first).__name__}: {first}); "
-        "the file is damaged or was written by an incompatible NIR version"
-    ) from None
+    else:
+        raise AsyncsimError(
+            f"{p}: the nir package cannot read this file ({type(first).__name__}: {first}); "
+            "the file is damaged or was written by an incompatible NIR version"
+        ) from None
+    try:
+        from nir.serialization import read_version
+
+        version = read_version(str(p))
+    except Exception:  # older files carry no version
+        version = None
+    return graph, version
 
 
 def load(
@@ -121,17 +136,13 @@ def load(
             f"{p}: verify=False applies to asyncsim .h5 network files, which carry a "
             "checksum; NIR files have none (drop the argument)"
         )
-    graph = _read_nir(p)
+    graph, version = _read_nir(p)
     net = from_nir(graph, dt=dt, profile=profile, **opts)
     if net.metadata.get("format") != "nir":
         return net  # an asyncsim-written file: its own metadata, restored exactly
     net.metadata.setdefault("source_file", str(p))
-    try:
-        import nir
-
-        net.metadata.setdefault("nir_version", nir.read_version(str(p)))
-    except Exception:
-        pass
+    if version is not None:
+        net.metadata.setdefault("nir_version", version)
     return net
 
 
@@ -148,28 +159,33 @@ def _format(p: Path, format: str | None, *, reading: bool) -> str:
     if reading and has_native_header(p):
         return "h5"  # checked by load_h5 before HDF5 reads anything
     if suffix in (".h5", ".hdf5"):
-        if reading and is_hdf5(p):
-            import h5py
-
-            try:
-                with h5py.File(p, "r") as f:
-                    if "node" in f and "version" in f:
-                        return "nir"  # a NIR graph saved with an .h5 suffix
-            except H5_ERRORS:
-                pass
+        if reading and is_hdf5(p) and (_root_keys(p) or set()) >= {"node", "version"}:
+            return "nir"  # a NIR graph saved with an .h5 suffix
         return "h5"
     if reading and is_hdf5(p):
-        import h5py
-
-        try:
-            with h5py.File(p, "r") as f:
-                return "nir" if "node" in f else "h5"
-        except H5_ERRORS:
-            pass
+        keys = _root_keys(p)
+        if keys is not None:
+            return "nir" if "node" in keys else "h5"
     raise AsyncsimError(
         f"{p}: cannot tell the format from the suffix {suffix!r}; use .nir or .h5 "
         "(or pass format='nir' / 'h5')"
     )
+
+
+def _root_keys(p: Path) -> set[str] | None:
+    """Names in the root group of an HDF5 file (read in a child process), or None if the
+    file cannot be opened."""
+
+    def read() -> set[str] | None:
+        import h5py
+
+        try:
+            with h5py.File(p, "r") as f:
+                return set(f.keys())
+        except H5_ERRORS:
+            return None
+
+    return read_isolated(p, read)
 
 
 def save(

@@ -43,7 +43,7 @@ import numpy as np
 from .._files import atomic_write, check_target, jsonable
 from ..errors import AsyncsimError
 from ..network import Conv2d, Dense, Network, OneToOne, Population, Projection, Sparse
-from ._util import H5_ERRORS, HDF5_SIGNATURE, NATIVE_MAGIC
+from ._util import H5_ERRORS, HDF5_SIGNATURE, NATIVE_MAGIC, read_isolated
 
 FORMAT = "asyncsim-network"
 FORMAT_VERSION = 1
@@ -190,13 +190,19 @@ def load_h5(path: str | Path, *, verify: bool = True) -> Network:
     """Read an asyncsim HDF5 network written by :func:`save_h5`.
 
     With ``verify`` (the default) the file's checksum header is checked first (see the
-    module docstring; a file without the header is read unchecked).
+    module docstring). A file whose checksum matched is read in this process; any other
+    (no header, or ``verify=False``) in a child process, where a damaged file that crashes
+    or hangs the HDF5 library becomes an error (``_util.read_isolated``).
     """
+    p = Path(path)
+    if verify and check_integrity(p):
+        return _read_h5(p)
+    return read_isolated(p, lambda: _read_h5(p))
+
+
+def _read_h5(p: Path) -> Network:
     import h5py
 
-    p = Path(path)
-    if verify:
-        check_integrity(p)
     try:
         f = h5py.File(p, "r")
     except H5_ERRORS as exc:

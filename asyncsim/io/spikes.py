@@ -28,7 +28,7 @@ from typing import Any, TypeGuard
 import numpy as np
 
 from ..errors import AsyncsimError
-from ._util import H5_ERRORS, has_native_header, is_hdf5
+from ._util import H5_ERRORS, has_native_header, is_hdf5, read_isolated
 
 FRAME_KEYS = ("inputs", "frames", "x", "data", "spikes")
 LABEL_KEYS = ("labels", "y", "targets", "label")
@@ -243,10 +243,13 @@ def _from_events(
 def _nir_data(path: Path, opts: dict[str, Any], input_shape: Any) -> tuple[np.ndarray, None]:
     import nir
 
-    try:
-        data = nir.read_data(str(path))
-    except H5_ERRORS as exc:
-        raise AsyncsimError(f"{path}: unreadable NIR data file: {exc}") from None
+    def read() -> Any:
+        try:
+            return nir.read_data(str(path))
+        except H5_ERRORS as exc:
+            raise AsyncsimError(f"{path}: unreadable NIR data file: {exc}") from None
+
+    data = read_isolated(path, read)  # a damaged file can crash or hang HDF5
     nodes = data.nodes
     key = opts.get("node")
     if key is None:
