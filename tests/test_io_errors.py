@@ -542,3 +542,23 @@ def test_files_that_crash_or_hang_hdf5_give_errors(monkeypatch):
         A.load(DAMAGED / "hang_global_heap.nir", profile="norse")
     with pytest.raises(A.AsyncsimError, match=r"crash_vlen_attribute\.h5"):
         A.load(DAMAGED / "crash_vlen_attribute.h5")
+
+
+def test_input_h5_is_read_in_a_child_first(monkeypatch, tmp_path):
+    """An HDF5 input file is read once in a child process before this one reads it: a
+    read that crashes there (simulated: h5py.File segfaults in any other process) is an
+    error here, not a crash."""
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["inputs"] = np.ones((2, 3, 4))
+    parent, real = os.getpid(), h5py.File
+
+    def file(*args, **kw):
+        if os.getpid() != parent:
+            _segfault()
+        return real(*args, **kw)
+
+    monkeypatch.setattr(h5py, "File", file)
+    with pytest.raises(A.AsyncsimError, match=r"d\.h5: the HDF5 library crashed .*SIGSEGV"):
+        A.load_inputs(tmp_path / "d.h5")
+    monkeypatch.setenv("ASYNCSIM_ISOLATE_HDF5", "0")
+    assert A.load_inputs(tmp_path / "d.h5")[0].shape == (2, 3, 4)

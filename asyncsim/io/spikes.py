@@ -435,12 +435,12 @@ def _load_inputs(
             )
         if not is_hdf5(p):
             raise AsyncsimError(f"{p}: not an HDF5 file (truncated, or another format)")
-        try:
-            with h5py.File(p, "r") as f:
-                if f.attrs.get("__type__") in ("NIRGraphData", b"NIRGraphData"):
-                    nir_data = True
-                else:
-                    nir_data = False
+
+        def read() -> tuple[bool, Any, Any]:
+            try:
+                with h5py.File(p, "r") as f:
+                    if f.attrs.get("__type__") in ("NIRGraphData", b"NIRGraphData"):
+                        return True, None, None
                     keys = [k for k in f.keys() if isinstance(f[k], h5py.Dataset)]
                     fk = _pick(keys, (*FRAME_KEYS, "events"), key, where, "frames dataset")
                     lk = _pick(keys, LABEL_KEYS, labels_key, where, "labels dataset")
@@ -449,12 +449,19 @@ def _load_inputs(
                             f"{p}: no frames dataset; expected one of "
                             f"{', '.join(FRAME_KEYS)}, found {', '.join(keys) or 'nothing'}"
                         )
-                    a = f[fk][()]
-                    labels = f[lk][()] if lk is not None else None
-        except AsyncsimError:
-            raise
-        except H5_ERRORS as exc:
-            raise AsyncsimError(f"{p}: unreadable HDF5 file ({exc})") from None
+                    return False, f[fk][()], f[lk][()] if lk is not None else None
+            except AsyncsimError:
+                raise
+            except H5_ERRORS as exc:
+                raise AsyncsimError(f"{p}: unreadable HDF5 file ({exc})") from None
+
+        def probe() -> None:
+            read()  # the arrays can be gigabytes: the child sends nothing back
+
+        # a damage can crash or hang HDF5: read the file once in a child process, then
+        # again here (the second read is safe: the same bytes were read without harm)
+        read_isolated(p, probe)
+        nir_data, a, labels = read()
         if nir_data:
             return _nir_data(p, opts, input_shape)
         if _is_events(a):
