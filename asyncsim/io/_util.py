@@ -66,7 +66,8 @@ def read_isolated(path: Path, read: Callable[[], Any]) -> Any:
     ``read`` is raised again here. A child killed by a signal (HDF5 crashed) or still
     reading after the timeout (HDF5 looping) becomes an :class:`AsyncsimError` naming the
     file. Where ``os.fork`` is missing (Windows) or ``ASYNCSIM_ISOLATE_HDF5=0``, ``read``
-    runs in this process. Cost: a fork (~10 ms) and one pickle round trip of the result.
+    runs in this process. Cost: a fork and one pickle round trip of the result (~14 ms
+    for a 270 kB NIR file).
     """
     if not hasattr(os, "fork") or os.environ.get(ISOLATE_ENV, "1") == "0":
         return read()
