@@ -534,6 +534,22 @@ def test_read_isolated_returns_raises_and_survives_crashes_and_hangs(monkeypatch
     assert read_isolated(f, os.getpid) == os.getpid()  # opted out: this process
 
 
+def test_read_isolated_with_sigchld_ignored(tmp_path):
+    """Where SIGCHLD is ignored, children are reaped at once and waitpid fails; the
+    result, or the crash, must still come through."""
+    from asyncsim.io._util import read_isolated
+
+    f = tmp_path / "f.h5"
+    f.write_bytes(b"x")
+    old = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        assert read_isolated(f, lambda: [1, 2]) == [1, 2]
+        with pytest.raises(A.AsyncsimError, match=r"crashed reading this file \(no result"):
+            read_isolated(f, _segfault)
+    finally:
+        signal.signal(signal.SIGCHLD, old)
+
+
 def test_files_that_crash_or_hang_hdf5_give_errors(monkeypatch):
     """Real damaged files (tests/fixtures/damaged/README.md): whatever the HDF5 library
     does with them (crash, loop, or, once fixed, report an error), loading raises."""

@@ -110,15 +110,23 @@ def read_isolated(path: Path, read: Callable[[], Any]) -> Any:
         raise
     finally:
         os.close(rfd)
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status) or not chunks:
-        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        name = signal.Signals(sig).name if sig else f"exit status {os.WEXITSTATUS(status)}"
+    try:
+        status: int | None = os.waitpid(pid, 0)[1]
+    except ChildProcessError:  # SIGCHLD ignored in this process: reaped already
+        status = None
+    try:
+        ok, value = pickle.loads(b"".join(chunks))
+    except Exception:  # nothing or part of a result: the child died while reading
+        if status is not None and os.WIFSIGNALED(status):
+            how = signal.Signals(os.WTERMSIG(status)).name
+        elif status is not None:
+            how = f"exit status {os.WEXITSTATUS(status)}"
+        else:
+            how = "no result"
         raise AsyncsimError(
-            f"{path}: the HDF5 library crashed reading this file ({name}, in a child "
+            f"{path}: the HDF5 library crashed reading this file ({how}, in a child "
             "process): the file is damaged; copy or export it again from its source"
-        )
-    ok, value = pickle.loads(b"".join(chunks))
+        ) from None
     if not ok:
         raise AsyncsimError(value)
     return value
