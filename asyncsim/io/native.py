@@ -27,8 +27,9 @@ finds its superblock at byte 512) holding a text header::
 followed by zero bytes. :func:`load_h5` checks the header, the size and the digest before
 the HDF5 library reads anything, so a damaged or truncated file is refused with a clear
 error instead of being parsed (a damaged attribute header can crash HDF5 itself, and a
-damaged weight would otherwise load as silently wrong numbers). Files written without the
-header (by other tools) are read unchecked.
+damaged weight would otherwise load as silently wrong numbers). Files without the header
+(written by other tools or older asyncsim versions) are read in a child process instead
+(``_util.read_isolated``).
 """
 
 from __future__ import annotations
