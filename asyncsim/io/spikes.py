@@ -455,15 +455,12 @@ def _load_inputs(
             except H5_ERRORS as exc:
                 raise AsyncsimError(f"{p}: unreadable HDF5 file ({exc})") from None
 
-        def probe() -> None:
-            read()  # the arrays can be gigabytes: the child sends nothing back
-
-        # a damage can crash or hang HDF5: read the file once in a child process, then
-        # again here (the second read is safe: the same bytes were read without harm)
-        read_isolated(p, probe)
-        nir_data, a, labels = read()
-        if nir_data:
+        # a damage can crash or hang HDF5: read the file once in a child process, which
+        # sends back only whether it holds NIR data (the arrays can be gigabytes), then
+        # again here (safe: the same bytes were read without harm)
+        if read_isolated(p, lambda: read()[0]):
             return _nir_data(p, opts, input_shape)
+        _, a, labels = read()
         if _is_events(a):
             return _from_events(a, labels, opts, input_shape, where)
         fr = _frames(a, input_shape, where)
