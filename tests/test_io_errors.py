@@ -530,6 +530,10 @@ def test_read_isolated_returns_raises_and_survives_crashes_and_hangs(monkeypatch
     monkeypatch.setenv("ASYNCSIM_HDF5_TIMEOUT", "soon")
     with pytest.raises(A.AsyncsimError, match="ASYNCSIM_HDF5_TIMEOUT='soon' must be a number"):
         read_isolated(f, lambda: 1)
+    monkeypatch.delenv("ASYNCSIM_HDF5_TIMEOUT")
+    monkeypatch.setenv("ASYNCSIM_ISOLATE_HDF5", "no")
+    with pytest.raises(A.AsyncsimError, match="ASYNCSIM_ISOLATE_HDF5='no' must be 0"):
+        read_isolated(f, lambda: 1)
     monkeypatch.setenv("ASYNCSIM_ISOLATE_HDF5", "0")
     assert read_isolated(f, os.getpid) == os.getpid()  # opted out: this process
 

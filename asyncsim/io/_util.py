@@ -69,7 +69,13 @@ def read_isolated(path: Path, read: Callable[[], Any]) -> Any:
     runs in this process. Cost: a fork and one pickle round trip of the result (~14 ms
     for a 270 kB NIR file).
     """
-    if not hasattr(os, "fork") or os.environ.get(ISOLATE_ENV, "1") == "0":
+    isolate = os.environ.get(ISOLATE_ENV, "1")
+    if isolate not in ("0", "1"):
+        raise AsyncsimError(
+            f"{ISOLATE_ENV}={isolate!r} must be 0 (read HDF5 files in this process) or 1 "
+            "(in a child process, the default)"
+        )
+    if not hasattr(os, "fork") or isolate == "0":
         return read()
     timeout = _timeout(path)
     rfd, wfd = os.pipe()
