@@ -548,6 +548,8 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
             _box_add(sc, rp, lo, hi, tot, stepid)
             if track == 2:
                 sc.box[rp, 5] = stepid  # flagged, not listed: the box will be scanned
+        if net.src_ptr[s + 1] == g_idx:
+            return ops  # runs only (every convolution source): no other segments
         g0 = g_idx  # nothing left for the general loop
     # contiguous segments: vectorised adds (unsigned g: no negative-index wraparound)
     for g in range(np.uint64(g0), np.uint64(g_idx)):
