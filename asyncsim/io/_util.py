@@ -105,7 +105,7 @@ def read_isolated(path: Path, read: Callable[[], Any]) -> Any:
         chunks = _collect(rfd, timeout)
         if chunks is None:
             raise AsyncsimError(
-                f"{path}: HDF5 did not finish reading this file in {timeout:.0f} s (a "
+                f"{path}: HDF5 did not finish reading this file in {timeout:g} s (a "
                 "damaged file can make the HDF5 library loop forever); check or replace "
                 f"the file, or raise the limit with {TIMEOUT_ENV}=SECONDS"
             )
@@ -139,13 +139,17 @@ def read_isolated(path: Path, read: Callable[[], Any]) -> Any:
 
 
 def _collect(fd: int, timeout: float) -> list[bytes] | None:
-    """Everything written to ``fd`` until EOF, or None if ``timeout`` seconds pass first."""
+    """Everything written to ``fd`` until EOF, or None if ``timeout`` seconds pass first
+    (``inf``: no limit; each wait is at most an hour, which ``select`` accepts on every
+    platform, where a huge timeout overflows)."""
     chunks: list[bytes] = []
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
+        if left <= 0:
             return None
+        if not select.select([fd], [], [], min(left, 3600.0))[0]:
+            continue
         chunk = os.read(fd, 1 << 20)
         if not chunk:
             return chunks
