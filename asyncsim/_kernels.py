@@ -110,7 +110,7 @@ class SampleState(NamedTuple):
     refr_ts: np.ndarray  # i8[N] timestep in which the neuron is refractory
     spike_ts: np.ndarray  # i8[N] timestep of its latest spike
     mark: np.ndarray  # i8[N] forward-step stamp (evaluated in this step)
-    tmark: np.ndarray  # u1[N] 1: received current through a contiguous run in this step
+    tmark: np.ndarray  # u1[N] 1: received current through a partial run in this step
     # (cleared by the step's evaluation)
     recv: np.ndarray  # i8[N] currents received in this timestep (reactivity)
     pop_full: np.ndarray  # i8[P] forward-step stamp: whole population touched
@@ -357,15 +357,17 @@ class Scratch(NamedTuple):
     ts_start: np.ndarray  # i8[cap] touched runs of this step (partial populations)
     ts_len: np.ndarray
     ts_pop: np.ndarray
-    ts_kind: np.ndarray  # 0: neurons ts_start..+len; 1: neurons seg_idx[ts_start..+len]
+    ts_kind: np.ndarray  # 0: neurons ts_start..+len; 1 (unflagged), 2 (flagged in tmark):
+    # neurons seg_idx[ts_start..+len]
     k: np.ndarray  # i8[3] counters
     bsrc: np.ndarray  # i8[cap >= n_in + N] sources to deliver in order (fused delivery)
     bval: np.ndarray  # f8[cap] their counts / values
     box: np.ndarray  # i8[P, 6] per population: step stamp, lowest and highest+1 neuron
-    # reached by contiguous partial runs in that step, their total length; the stamp of
-    # the latest step in which an indexed run reached the population; and the stamp of the
-    # latest step in which a run source (convolution) reached it: its runs are flagged but
-    # not listed, so the box must be scanned
+    # reached by flagged partial runs (in ``tmark``: contiguous, or indexed in a step with
+    # several sources) in that step, their total length; the stamp of the latest step in
+    # which a run source (convolution) reached it: its runs are flagged but not listed, so
+    # the box must be scanned; and of the latest step in which an unflagged indexed run
+    # (one source in the step) reached it
 
 
 K_TOUCH = 0  # touched runs in this step
@@ -499,9 +501,11 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
     segments add into the ring slot of timestep ``t + delay``. Touched targets are
     registered for threshold evaluation (``track`` > 0): a whole population with one
     stamp, partial runs in the touched list (capacity reserved by the caller), except the
-    runs of a run source (convolution) when ``track == 2``: those are only flagged, and
-    their population's bounding box is marked to be scanned (many sources in one step
-    cover it densely; one source is cheaper to evaluate from the list). Synaptic operations
+    runs of a run source (convolution) when ``track == 2`` (several sources in the step):
+    those are only flagged, and their population's bounding box is marked to be scanned
+    (many sources in one step cover it densely; one source is cheaper to evaluate from the
+    list). Indexed (sparse) runs are always listed, and flagged too when ``track == 2`` (so
+    the box scan can take them when they cover it densely). Synaptic operations
     (nonzero synapses, times the count for network spikes) are added to ``row`` by target
     population and returned. O(total segment length).
 
@@ -547,7 +551,7 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
         if track:
             _box_add(sc, rp, lo, hi, tot, stepid)
             if track == 2:
-                sc.box[rp, 5] = stepid  # flagged, not listed: the box will be scanned
+                sc.box[rp, 4] = stepid  # flagged, not listed: the box will be scanned
         if net.src_ptr[s + 1] == g_idx:
             return ops  # runs only (every convolution source): no other segments
         g0 = g_idx  # nothing left for the general loop
@@ -592,11 +596,27 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
         row[p] += nnz
         ops += nnz
         if fl & F_VDIRECT:
-            for k in range(ln):
-                v[idx[i0 + k]] += val * w[w0 + k]
-            if track:
-                _touch(sc, net.seg_tgt[g], net.seg_len[g], p, 1)
-                sc.box[p, 4] = stepid
+            if track == 2:
+                # several sources in this step: flagged like contiguous runs (so targets
+                # that cover their bounding box densely are evaluated by scanning it, as
+                # for convolutions) and listed (kind 2: evaluated from the list when they
+                # do not); a run's targets are ascending, so its first and last bound it
+                tm = st.tmark
+                for k in range(ln):
+                    j = idx[i0 + k]
+                    v[j] += val * w[w0 + k]
+                    tm[j] = 1
+                _touch(sc, net.seg_tgt[g], net.seg_len[g], p, 2)
+                if ln > 0:
+                    _box_add(sc, p, idx[i0], idx[i0 + ln - _U1] + 1, net.seg_len[g], stepid)
+            else:
+                for k in range(ln):
+                    v[idx[i0 + k]] += val * w[w0 + k]
+                if track:
+                    # one source: listed only (kind 1), evaluated from the list; if its
+                    # contiguous runs make p's box dense, the box scan stamps ``mark``
+                    _touch(sc, net.seg_tgt[g], net.seg_len[g], p, 1)
+                    sc.box[p, 5] = stepid
         if fl & F_SYN:
             syn = st.syn
             for k in range(ln):
@@ -833,8 +853,10 @@ def _fire(net, st, sc, j, t, asynchronous):
 def _evaluate(net, st, sc, t, stepid, upd_row):
     """Threshold test of every neuron touched in forward step ``stepid``, each once.
 
-    Whole populations (stamped in ``pop_full``) are scanned; partial runs are deduplicated
-    with the per-neuron ``mark`` stamp. Refractory neurons are skipped (their potential
+    Whole populations (stamped in ``pop_full``) are scanned, and so is the bounding box of
+    a population's partial runs when they cover it densely (flags in ``tmark``); other
+    partial runs are evaluated from the list, deduplicated with the per-neuron ``mark``
+    stamp. Refractory neurons are skipped (their potential
     absorbed currents but is restored at the timestep end). O(touched neurons).
     """
     v = st.v
@@ -846,24 +868,28 @@ def _evaluate(net, st, sc, t, stepid, upd_row):
             if sc.box[p, 0] == stepid:
                 _clear_tmark(st, sc.box[p, 1], sc.box[p, 2])
         elif sc.box[p, 0] == stepid and (
-            sc.box[p, 5] == stepid or sc.box[p, 2] - sc.box[p, 1] <= 4 * sc.box[p, 3]
+            sc.box[p, 4] == stepid or sc.box[p, 2] - sc.box[p, 1] <= 4 * sc.box[p, 3]
         ):
-            # contiguous runs cover their bounding box densely, or come from a run
-            # source (not listed): scan the box
+            # partial runs cover their bounding box densely, or come from a run source
+            # (not listed): scan the box
             _scan_box(net, st, sc, p, sc.box[p, 1], sc.box[p, 2], t, stepid, upd_row)
-            sc.box[p, 3] = -1  # done: the list pass skips p's contiguous runs
+            sc.box[p, 3] = -1  # done: the list pass skips p's runs
     mark = st.mark
     idx = net.seg_idx
     for i in range(sc.k[K_TOUCH]):
         p = sc.ts_pop[i]
         if st.pop_full[p] == stepid:
             continue
-        indexed = sc.ts_kind[i] == 1
-        if not indexed and sc.box[p, 0] == stepid and sc.box[p, 3] < 0:
-            continue
+        kind = sc.ts_kind[i]
+        if kind != 1 and sc.box[p, 0] == stepid and sc.box[p, 3] < 0:
+            continue  # flagged targets, and p's box was scanned
+        indexed = kind != 0
         a = sc.ts_start[i]
+        tm = st.tmark
         for r in range(a, a + sc.ts_len[i]):
             j = idx[r] if indexed else r
+            if kind == 2:
+                tm[j] = 0
             if mark[j] != stepid:
                 mark[j] = stepid
                 # refractory neurons hold v = -inf (and count no update)
@@ -888,9 +914,10 @@ def _scan_box(net, st, sc, p, lo, hi, t, stepid, upd_row):
     """Evaluate the neurons of [lo, hi) flagged in ``tmark`` in this step, in blocks of 64:
     a vectorised pass counts the touched non-refractory neurons (updates) and ORs their
     threshold tests; only a block with a crossing (rare) builds the bit mask of crossings,
-    fired in ascending order. The flags are cleared at the end. Touched neurons are stamped
-    in ``mark`` when indexed runs reached p in this step too (so they do not evaluate them
-    again)."""
+    fired in ascending order. The flags are cleared at the end, and the list pass skips p's
+    flagged entries. Unflagged indexed runs (kind 1) reached p in this step too when
+    ``box[p, 5]`` is this step: the scanned neurons are then stamped in ``mark``, so the list
+    pass does not evaluate them again."""
     v = st.v
     th = net.theta_cmp
     tm = st.tmark
@@ -898,7 +925,7 @@ def _scan_box(net, st, sc, p, lo, hi, t, stepid, upd_row):
     tu = net.pop_theta[p]
     # one threshold and no refractory neuron (v = -inf) in p: the plainest pass
     plain = tu == tu and sc.nref_pop[p] == 0
-    stamp = sc.box[p, 4] == stepid
+    stamp = sc.box[p, 5] == stepid
     for base in range(lo, hi, 64):
         b0 = np.uint64(base)
         m = np.uint64(min(64, hi - base))

@@ -708,6 +708,78 @@ def test_conv_and_sparse_into_one_population(policy, f, seed):
     assert res.neuron_updates[:, :, 0].sum() > 0
 
 
+@pytest.mark.parametrize("policy", ["fifo", "momentum"])
+@pytest.mark.parametrize("f", [1, 3, "inf"])
+def test_sparse_steps_evaluated_from_list_and_by_box(policy, f):
+    """A sparse projection's targets are flagged like contiguous runs: a step with few
+    sparse sources evaluates them from the touched list (and must clear their flags), a
+    step with many (the group of F = inf, or 3 here) covers the population densely and
+    scans its box instead (and must not evaluate them again from the list). Both kinds of
+    steps hit the same population within one timestep and across timesteps; a stale or
+    missing flag shows in the neuron-update counts and the spikes, which must equal the
+    reference engine's. Refractoriness on, so potentials of -inf are among the flagged."""
+    rng = np.random.default_rng(11)
+    n_h, n_c = 24, 240
+    s_idx = np.repeat(np.arange(n_h), 6)
+    pops = [
+        A.Population("h", n_h, threshold=0.6, beta=0.8),
+        A.Population("c", n_c, threshold=1.0, beta=0.9),
+        A.Population("o", 3, threshold=0.5),
+    ]
+    projs = [
+        A.Dense("ih", "input", "h", rng.uniform(0.0, 0.9, (n_h, 4))),
+        A.Sparse(
+            "hc",
+            "h",
+            "c",
+            source_index=s_idx,
+            target_index=rng.integers(0, n_c, s_idx.size),
+            weight=rng.normal(0.5, 0.6, s_idx.size),
+        ),
+        A.Dense("co", "c", "o", rng.normal(0.3, 0.4, (3, n_c))),
+    ]
+    net = A.Network(4, pops, projs)
+    x = (rng.random((2, 10, 4)) < 0.6).astype(float)
+    res = assert_matches_reference(net, x, policy=policy, group_size=f)
+    assert res.spikes[:, :, 1].sum() > 20
+    assert res.neuron_updates[:, :, 1].sum() > 0
+
+
+@pytest.mark.parametrize("policy", ["fifo", "momentum"])
+@pytest.mark.parametrize("f", [1, 2])
+def test_one_source_with_conv_runs_and_sparse_targets(policy, f):
+    """A hidden neuron reaching one population through a convolution and a sparse
+    projection: in a step that delivers only it, its convolution runs cover their box
+    densely (scanned) while its sparse targets are listed without flags; the scan must stamp
+    the neurons it evaluated (so the list does not evaluate them again) and the list must
+    still evaluate the sparse targets the runs missed. Checked against the reference."""
+    rng = np.random.default_rng(3)
+    h_shape, c_shape = (1, 4, 4), (2, 4, 4)
+    pops = [
+        A.Population("h", h_shape, threshold=0.7, beta=0.8),
+        A.Population("c", c_shape, threshold=0.9, beta=0.9),
+        A.Population("o", 3, threshold=0.6),
+    ]
+    projs = [
+        A.Dense("ih", "input", "h", rng.uniform(0.0, 0.8, (16, 3))),
+        A.Conv2d("hc", "h", "c", rng.normal(0.3, 0.5, (2, 1, 3, 3)), padding=1),
+        A.Sparse(
+            "hs",
+            "h",
+            "c",
+            source_index=np.repeat(np.arange(16), 4),
+            target_index=rng.integers(0, 32, 64),
+            weight=rng.normal(0.3, 0.5, 64),
+        ),
+        A.Dense("co", "c", "o", rng.normal(0.3, 0.4, (3, 32))),
+    ]
+    net = A.Network(3, pops, projs)
+    x = (rng.random((2, 10, 3)) < 0.5).astype(float)
+    res = assert_matches_reference(net, x, policy=policy, group_size=f)
+    assert res.spikes[:, :, 1].sum() > 10
+    assert res.neuron_updates[:, :, 1].sum() > 0
+
+
 @pytest.mark.parametrize(("policy", "f"), [("fifo", 1), ("fifo", "inf"), ("momentum", 2)])
 def test_conv_sources_far_apart_in_one_step(policy, f):
     """Several convolution sources in one forward step whose runs lie far apart (a wide,
