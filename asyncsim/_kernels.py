@@ -791,6 +791,45 @@ def _deliver_one_and_fire(net, st, sc, s, val, p, t, row, upd_row, reactivity):
 
 
 @_inline
+def _deliver_sparse_and_fire(net, st, sc, s, val, p, t, row, upd_row, reactivity):
+    """The only delivery of a forward step, from a source whose one segment is a sparse
+    row (``src_sparse_pop``) into population p: each target is added to and, after its
+    last add (repeated targets are adjacent: a row's targets are ascending), tested and
+    fired at once, in ascending order. Equivalent to _deliver + _evaluate's list pass for
+    such a step, without the touched list and the ``mark`` stamps. Returns synaptic ops."""
+    g = np.uint64(net.src_ptr[np.uint64(s)])
+    pu = np.uint64(p)
+    w = net.weights
+    v = st.v
+    th = net.theta_cmp
+    idx = net.seg_idx
+    recv = st.recv
+    i0 = np.uint64(net.seg_tgt[g])
+    ln = np.uint64(net.seg_len[g])
+    w0 = np.uint64(net.seg_w[g])
+    mult = int(val) if s >= net.n_in else 1
+    nnz = net.seg_nnz[g] * mult
+    row[pu] += nnz
+    upd = 0
+    last = ln - _U1
+    for k in range(ln):
+        j = np.uint64(idx[i0 + k])
+        x = v[j] + val * w[w0 + k]
+        v[j] = x
+        if reactivity:
+            recv[j] += 1
+        if k < last and np.uint64(idx[i0 + k + _U1]) == j:
+            continue  # j is added to again: evaluated after its last add
+        # refractory neurons hold v = -inf (and count no update)
+        if x > -np.inf:
+            upd += 1
+            if x > th[j]:
+                _fire(net, st, sc, int(j), t, True)
+    upd_row[pu] += upd
+    return nnz
+
+
+@_inline
 def _fire_mask(net, st, sc, base, mask, t, asynchronous):
     """Fire neurons ``base + k`` for every set bit k of ``mask``, in ascending order.
 
@@ -1394,6 +1433,23 @@ def _run_async(net, prm, label, st, q, ev, rec, sc, ti, t):
                 row = in_row if s < net.n_in else syn_row
                 synops_ts += _deliver_one_and_fire(
                     net, st, sc, s, sc.bval[0], p, t, row, upd_row, prm.reactivity
+                )
+                evaluated = True
+            elif ng == 1 and net.src_sparse_pop[np.uint64(s)] >= 0:
+                # the step's only delivery is a sparse row into one population: add and
+                # evaluate each target in one pass, as for a dense row
+                row = in_row if s < net.n_in else syn_row
+                synops_ts += _deliver_sparse_and_fire(
+                    net,
+                    st,
+                    sc,
+                    s,
+                    sc.bval[0],
+                    net.src_sparse_pop[np.uint64(s)],
+                    t,
+                    row,
+                    upd_row,
+                    prm.reactivity,
                 )
                 evaluated = True
             else:

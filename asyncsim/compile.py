@@ -84,6 +84,9 @@ class NetArrays(NamedTuple):
     # reach if they are partial runs into one population without synaptic state (e.g. the
     # kernel rows of a convolution), else -1
     src_run_nnz: np.ndarray  # i8[S] their nonzero weights in total
+    src_sparse_pop: np.ndarray  # i8[S] target population if the source has exactly one
+    # segment, immediate and indexed (a CSR row, targets ascending), into a population
+    # without synaptic state, else -1
 
 
 @dataclass
@@ -362,6 +365,7 @@ def compile_network(net: Network) -> CompiledNetwork:
             dtype=np.float64,
         ),
         **_run_sources(seg_src, src_idx, seg_len, seg_pop, seg_nnz, sizes, direct),
+        src_sparse_pop=_sparse_sources(src_ptr, imm_counts, seg_kind, seg_pop, direct),
     )
     return CompiledNetwork(
         network=net,
@@ -372,6 +376,26 @@ def compile_network(net: Network) -> CompiledNetwork:
         to_logical=to_logical,
         to_internal=to_internal,
     )
+
+
+def _sparse_sources(
+    src_ptr: np.ndarray,
+    imm_counts: np.ndarray,
+    seg_kind: np.ndarray,
+    seg_pop: np.ndarray,
+    direct: np.ndarray,
+) -> np.ndarray:
+    """For each source, its target population if it has exactly one segment, immediate
+    and indexed, into a population without synaptic state (a sparse row); else -1. Such a
+    source delivered alone in a forward step takes the kernel's fused sparse path."""
+    out = np.full(src_ptr.size - 1, -1, dtype=np.int64)
+    total = np.diff(src_ptr)
+    single = np.flatnonzero((total == 1) & (imm_counts == 1))
+    g = src_ptr[single]
+    p = seg_pop[g]
+    ok = (seg_kind[g] == 1) & direct[p]
+    out[single[ok]] = p[ok]
+    return out
 
 
 def _dense_sources(

@@ -843,6 +843,34 @@ def test_run_sources_are_partial_runs_into_one_direct_population():
     assert a.src_run_nnz.sum() == ((5 - abs(ky - 1)) * (5 - abs(kx - 1))).sum()
 
 
+def test_sparse_sources_are_single_immediate_sparse_rows():
+    """The compiler's ``src_sparse_pop`` (the kernel's fused add + evaluate for a sparse
+    row delivered alone) marks exactly the sources with one segment, immediate and
+    indexed, into a population without synaptic state."""
+    pops = [A.Population("a", 3), A.Population("b", 3), A.Population("c", 4)]
+    pops += [A.Population("s", 4, syn_gain=1.0, alpha=0.5)]
+
+    def sp(name: str, src: str, tgt: str, sources: list[int], **kw) -> A.Sparse:
+        n = len(sources)
+        return A.Sparse(name, src, tgt, source_index=sources, target_index=[1] * n,
+                        weight=[0.5] * n, **kw)  # fmt: skip
+
+    projs = [
+        sp("ic", "input", "c", [0, 0]),  # input 0: one row (two synapses) into c
+        sp("ac", "a", "c", [0, 1, 2]),  # a0, a1: one row each into c
+        sp("acd", "a", "c", [2], delay=2),  # a2: and a delayed one
+        sp("bc", "b", "c", [0], delay=1),  # b0: delayed
+        sp("bs", "b", "s", [1]),  # b1: into a population with synaptic state
+        sp("bc2", "b", "c", [2]),  # b2: two rows
+        sp("ba", "b", "a", [2]),
+    ]
+    a = A.compile_network(A.Network(2, pops, projs)).arrays
+    expected = np.full(a.n_in + a.n_neurons, -1)
+    expected[0] = 2  # population index of c
+    expected[a.n_in + 0] = expected[a.n_in + 1] = 2  # a0, a1
+    np.testing.assert_array_equal(a.src_sparse_pop, expected)
+
+
 @pytest.mark.parametrize("policy", ["layered", "fifo"])
 @pytest.mark.parametrize("stride", [1, 2])
 def test_reactivity_counts_the_inputs_reaching_each_spiking_neuron(policy, stride):
@@ -881,6 +909,58 @@ def test_reactivity_counts_the_inputs_reaching_each_spiking_neuron(policy, strid
         if policy == "layered":
             assert expected[1] > 0
             assert res.reactivity[s, 1] == expected[1]
+
+
+def test_reactivity_of_sparse_targets_at_f1():
+    """Reactivity through sparse rows, by hand from the event log: with fifo F = 1 every
+    queued spike of a timestep is delivered in log order, the i-th at forward step i + 2
+    (step 1 evaluates the input), so a target that fires at step S has received one current
+    per occurrence in the rows of the hidden spikes delivered at steps 2..S. Rows repeat
+    some targets (a neuron counts each current)."""
+    rng = np.random.default_rng(4)
+    n_h, n_c = 12, 30
+    s_idx = np.repeat(np.arange(n_h), 5)
+    t_idx = rng.integers(0, n_c, s_idx.size)
+    t_idx[1] = t_idx[0]  # at least one repeated target
+    pops = [
+        A.Population("h", n_h, threshold=0.5),
+        A.Population("c", n_c, threshold=0.8),
+        A.Population("o", 3, threshold=0.5),
+    ]
+    projs = [
+        A.Dense("ih", "input", "h", rng.uniform(0.2, 1.0, (n_h, 3))),
+        A.Sparse(
+            "hc",
+            "h",
+            "c",
+            source_index=s_idx,
+            target_index=t_idx,
+            weight=rng.uniform(0.1, 0.6, s_idx.size),
+        ),
+        A.Dense("co", "c", "o", rng.uniform(0.1, 0.5, (3, n_c))),
+    ]
+    net = A.Network(3, pops, projs)
+    x = (rng.random((3, 6, 3)) < 0.6).astype(float)
+    res = A.Simulator(net, "fifo", 1, record_events=True, threads=1).run(x)
+    for s in range(x.shape[0]):
+        ev = res.events[s]
+        expected = 0
+        for t in range(x.shape[1]):
+            et = ev[ev["timestep"] == t]
+            queued = et[et["population"] != 2]  # the readout has no targets
+            delivered = [
+                (i + 2, int(e["index"])) for i, e in enumerate(queued) if e["population"] == 0
+            ]
+            for e in et[et["population"] == 1]:
+                j = int(e["index"])
+                n = sum(
+                    int(np.count_nonzero(t_idx[s_idx == h] == j))
+                    for step, h in delivered
+                    if step <= e["step"]
+                )
+                expected += n * int(e["count"])
+        assert expected > 0
+        assert res.reactivity[s, 1] == expected
 
 
 # --------------------------------------------------------------------------- momentum queue
