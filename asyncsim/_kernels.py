@@ -596,26 +596,23 @@ def _deliver(net, st, sc, s, val, t, stepid, row, track, reactivity):
         row[p] += nnz
         ops += nnz
         if fl & F_VDIRECT:
-            if track == 2:
-                # several sources in this step: flagged like contiguous runs (so targets
-                # that cover their bounding box densely are evaluated by scanning it, as
-                # for convolutions) and listed (kind 2: evaluated from the list when they
-                # do not); a run's targets are ascending, so its first and last bound it
-                tm = st.tmark
-                for k in range(ln):
-                    j = idx[i0 + k]
-                    v[j] += val * w[w0 + k]
-                    tm[j] = 1
-                _touch(sc, net.seg_tgt[g], net.seg_len[g], p, 2)
-                if ln > 0:
+            for k in range(ln):
+                v[idx[i0 + k]] += val * w[w0 + k]
+            if track:
+                # listed as kind 1 (one source in this step) or 2 (several)
+                _touch(sc, net.seg_tgt[g], net.seg_len[g], p, track)
+                if track == 2:
+                    # several sources: also flagged like contiguous runs, so targets that
+                    # cover their bounding box densely are evaluated by scanning it (as
+                    # for convolutions); a run's targets are ascending, so its first and
+                    # last bound it
+                    tm = st.tmark
+                    for k in range(ln):
+                        tm[idx[i0 + k]] = 1
                     _box_add(sc, p, idx[i0], idx[i0 + ln - _U1] + 1, net.seg_len[g], stepid)
-            else:
-                for k in range(ln):
-                    v[idx[i0 + k]] += val * w[w0 + k]
-                if track:
-                    # one source: listed only (kind 1), evaluated from the list; if its
-                    # contiguous runs make p's box dense, the box scan stamps ``mark``
-                    _touch(sc, net.seg_tgt[g], net.seg_len[g], p, 1)
+                else:
+                    # one source: not flagged, evaluated from the list; if its contiguous
+                    # runs make p's box dense, the box scan stamps ``mark``
                     sc.box[p, 5] = stepid
         if fl & F_SYN:
             syn = st.syn
