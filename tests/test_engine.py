@@ -708,6 +708,20 @@ def test_conv_and_sparse_into_one_population(policy, f, seed):
     assert res.neuron_updates[:, :, 0].sum() > 0
 
 
+def _sparse_hidden_net(
+    h: A.Population, c: A.Population, weights: tuple[np.ndarray, ...]
+) -> A.Network:
+    """input -> h (dense) -> c (sparse rows) -> a 3-neuron readout (dense); ``weights`` is
+    (input -> h matrix, source indices, target indices, sparse weights, c -> readout)."""
+    w_ih, s_idx, t_idx, w_hc, w_co = weights
+    projs = [
+        A.Dense("ih", "input", "h", w_ih),
+        A.Sparse("hc", "h", "c", source_index=s_idx, target_index=t_idx, weight=w_hc),
+        A.Dense("co", "c", "o", w_co),
+    ]
+    return A.Network(w_ih.shape[1], [h, c, A.Population("o", 3, threshold=0.5)], projs)
+
+
 @pytest.mark.parametrize("policy", ["fifo", "momentum"])
 @pytest.mark.parametrize("f", [1, 3, "inf"])
 def test_sparse_steps_evaluated_from_list_and_by_box(policy, f):
@@ -721,24 +735,14 @@ def test_sparse_steps_evaluated_from_list_and_by_box(policy, f):
     rng = np.random.default_rng(11)
     n_h, n_c = 24, 240
     s_idx = np.repeat(np.arange(n_h), 6)
-    pops = [
+    w_ih = rng.uniform(0.0, 0.9, (n_h, 4))
+    t_idx = rng.integers(0, n_c, s_idx.size)
+    w_hc = rng.normal(0.5, 0.6, s_idx.size)
+    net = _sparse_hidden_net(
         A.Population("h", n_h, threshold=0.6, beta=0.8),
         A.Population("c", n_c, threshold=1.0, beta=0.9),
-        A.Population("o", 3, threshold=0.5),
-    ]
-    projs = [
-        A.Dense("ih", "input", "h", rng.uniform(0.0, 0.9, (n_h, 4))),
-        A.Sparse(
-            "hc",
-            "h",
-            "c",
-            source_index=s_idx,
-            target_index=rng.integers(0, n_c, s_idx.size),
-            weight=rng.normal(0.5, 0.6, s_idx.size),
-        ),
-        A.Dense("co", "c", "o", rng.normal(0.3, 0.4, (3, n_c))),
-    ]
-    net = A.Network(4, pops, projs)
+        (w_ih, s_idx, t_idx, w_hc, rng.normal(0.3, 0.4, (3, n_c))),
+    )
     x = (rng.random((2, 10, 4)) < 0.6).astype(float)
     res = assert_matches_reference(net, x, policy=policy, group_size=f)
     assert res.spikes[:, :, 1].sum() > 20
@@ -922,24 +926,13 @@ def test_reactivity_of_sparse_targets_at_f1():
     s_idx = np.repeat(np.arange(n_h), 5)
     t_idx = rng.integers(0, n_c, s_idx.size)
     t_idx[1] = t_idx[0]  # at least one repeated target
-    pops = [
+    w_ih = rng.uniform(0.2, 1.0, (n_h, 3))
+    w_hc = rng.uniform(0.1, 0.6, s_idx.size)
+    net = _sparse_hidden_net(
         A.Population("h", n_h, threshold=0.5),
         A.Population("c", n_c, threshold=0.8),
-        A.Population("o", 3, threshold=0.5),
-    ]
-    projs = [
-        A.Dense("ih", "input", "h", rng.uniform(0.2, 1.0, (n_h, 3))),
-        A.Sparse(
-            "hc",
-            "h",
-            "c",
-            source_index=s_idx,
-            target_index=t_idx,
-            weight=rng.uniform(0.1, 0.6, s_idx.size),
-        ),
-        A.Dense("co", "c", "o", rng.uniform(0.1, 0.5, (3, n_c))),
-    ]
-    net = A.Network(3, pops, projs)
+        (w_ih, s_idx, t_idx, w_hc, rng.uniform(0.1, 0.5, (3, n_c))),
+    )
     x = (rng.random((3, 6, 3)) < 0.6).astype(float)
     res = A.Simulator(net, "fifo", 1, record_events=True, threads=1).run(x)
     for s in range(x.shape[0]):
