@@ -750,6 +750,33 @@ def test_sparse_steps_evaluated_from_list_and_by_box(policy, f):
 
 
 @pytest.mark.parametrize("policy", ["fifo", "momentum"])
+def test_queued_real_valued_input_through_sparse_rows(policy):
+    """Queued input at F = 1: each input channel is popped and delivered alone, so a
+    channel whose one projection is a sparse row takes the fused sparse path with its real
+    value as the multiplier (input synaptic ops are not multiplied by it). Matches the
+    reference engine."""
+    rng = np.random.default_rng(8)
+    n_in, n_c = 6, 20
+    s_idx = np.repeat(np.arange(n_in), 7)
+    pops = [A.Population("c", n_c, threshold=0.9, beta=0.85), A.Population("o", 3, threshold=0.5)]
+    projs = [
+        A.Sparse(
+            "ic",
+            "input",
+            "c",
+            source_index=s_idx,
+            target_index=rng.integers(0, n_c, s_idx.size),
+            weight=rng.normal(0.4, 0.5, s_idx.size),
+        ),
+        A.Dense("co", "c", "o", rng.normal(0.3, 0.4, (3, n_c))),
+    ]
+    net = A.Network(n_in, pops, projs)
+    x = rng.uniform(0.0, 1.5, (2, 6, n_in)) * (rng.random((2, 6, n_in)) < 0.7)
+    res = assert_matches_reference(net, x, policy=policy, group_size=1, input_mode="queued")
+    assert res.spikes[:, :, 1].sum() > 0
+
+
+@pytest.mark.parametrize("policy", ["fifo", "momentum"])
 @pytest.mark.parametrize("f", [1, 2])
 def test_one_source_with_conv_runs_and_sparse_targets(policy, f):
     """A hidden neuron reaching one population through a convolution and a sparse
