@@ -911,6 +911,7 @@ def _evaluate(net, st, sc, t, stepid, upd_row):
             _scan_box(net, st, sc, p, sc.box[p, 1], sc.box[p, 2], t, stepid, upd_row)
             sc.box[p, 3] = -1  # done: the list pass skips p's runs
     mark = st.mark
+    tm = st.tmark
     idx = net.seg_idx
     for i in range(sc.k[K_TOUCH]):
         p = sc.ts_pop[i]
@@ -921,7 +922,6 @@ def _evaluate(net, st, sc, t, stepid, upd_row):
             continue  # flagged targets, and p's box was scanned
         indexed = kind != 0
         a = sc.ts_start[i]
-        tm = st.tmark
         for r in range(a, a + sc.ts_len[i]):
             j = idx[r] if indexed else r
             if kind == 2:

@@ -356,7 +356,14 @@ def compile_network(net: Network) -> CompiledNetwork:
         seg_idx=seg_idx,
         weights=np.ascontiguousarray(weights, dtype=np.float32),
         max_src_segs=int(counts.max()) if counts.size else 0,
-        src_dense_pop=_dense_sources(src_ptr, imm_contig, seg_len, seg_pop, sizes, direct),
+        # fully connected rows (one whole-population segment) and sparse rows (one
+        # indexed segment): the kernel's fused single-delivery paths
+        src_dense_pop=_single_segment_sources(
+            src_ptr,
+            imm_counts,
+            seg_pop,
+            (seg_kind == 0) & (seg_len == sizes[seg_pop]) & direct[seg_pop],
+        ),
         pop_theta=np.array(
             [
                 theta_cmp[a] if b > a and np.all(theta_cmp[a:b] == theta_cmp[a]) else np.nan
@@ -365,7 +372,9 @@ def compile_network(net: Network) -> CompiledNetwork:
             dtype=np.float64,
         ),
         **_run_sources(seg_src, src_idx, seg_len, seg_pop, seg_nnz, sizes, direct),
-        src_sparse_pop=_sparse_sources(src_ptr, imm_counts, seg_kind, seg_pop, direct),
+        src_sparse_pop=_single_segment_sources(
+            src_ptr, imm_counts, seg_pop, (seg_kind == 1) & direct[seg_pop]
+        ),
     )
     return CompiledNetwork(
         network=net,
@@ -378,44 +387,18 @@ def compile_network(net: Network) -> CompiledNetwork:
     )
 
 
-def _sparse_sources(
-    src_ptr: np.ndarray,
-    imm_counts: np.ndarray,
-    seg_kind: np.ndarray,
-    seg_pop: np.ndarray,
-    direct: np.ndarray,
+def _single_segment_sources(
+    src_ptr: np.ndarray, imm_counts: np.ndarray, seg_pop: np.ndarray, seg_ok: np.ndarray
 ) -> np.ndarray:
-    """For each source, its target population if it has exactly one segment, immediate
-    and indexed, into a population without synaptic state (a sparse row); else -1. Such a
-    source delivered alone in a forward step takes the kernel's fused sparse path."""
+    """For each source, the target population of its segment if it has exactly one
+    segment, immediate, for which ``seg_ok`` holds; else -1. ``src_dense_pop`` (a whole
+    population without synaptic state) and ``src_sparse_pop`` (an indexed row into one)
+    are built with it; such sources take the kernel's fused single-delivery paths."""
     out = np.full(src_ptr.size - 1, -1, dtype=np.int64)
-    total = np.diff(src_ptr)
-    single = np.flatnonzero((total == 1) & (imm_counts == 1))
+    single = np.flatnonzero((np.diff(src_ptr) == 1) & (imm_counts == 1))
     g = src_ptr[single]
-    p = seg_pop[g]
-    ok = (seg_kind[g] == 1) & direct[p]
-    out[single[ok]] = p[ok]
-    return out
-
-
-def _dense_sources(
-    src_ptr: np.ndarray,
-    imm_contig: np.ndarray,
-    seg_len: np.ndarray,
-    seg_pop: np.ndarray,
-    sizes: np.ndarray,
-    direct: np.ndarray,
-) -> np.ndarray:
-    """For each source, its target population if it has exactly one segment, immediate,
-    covering a whole population without synaptic state (a fully connected row); else -1.
-    Such sources take the fused delivery paths of the kernel."""
-    out = np.full(src_ptr.size - 1, -1, dtype=np.int64)
-    total = np.diff(src_ptr)
-    single = np.flatnonzero((total == 1) & (imm_contig == 1))
-    g = src_ptr[single]
-    p = seg_pop[g]
-    ok = (seg_len[g] == sizes[p]) & direct[p]
-    out[single[ok]] = p[ok]
+    ok = seg_ok[g]
+    out[single[ok]] = seg_pop[g][ok]
     return out
 
 
