@@ -4,9 +4,9 @@
 
 A model of momentum F = 1 on the reference workload, not the engine: the engine's own
 heap (``_heap_pop`` / ``_heap_push`` from ``asyncsim._kernels``, inlined), a burst of 51
-first-layer entries per timestep (keys spread over [-2, -1)), and per pop either a
+first-layer entries per timestep (keys spread over (-2, -1]), and per pop either a
 500-wide float32 row added into float64 potentials with the engine's crossing count
-followed by 1-2 pushes of second-layer entries (keys in the narrow band [-1.15, -1)), or
+followed by 1-2 pushes of second-layer entries (keys in the narrow band (-1.15, -1]), or
 a 10-wide readout row. That is the shape counted on the reference engine (about 40 % of
 the pops deliver a 500-wide row, ~46 entries pending on average; the script prints its
 own mean). Three loops over the same entries:
@@ -47,6 +47,12 @@ def _below(r, m):
 
 
 @njit(inline="always")
+def _key(r, spread):
+    """A momentum key in (-1 - spread, -1] from 16 bits of r."""
+    return -1.0 - float((r >> np.uint64(11)) & np.uint64(0xFFFF)) / 65536.0 * spread
+
+
+@njit(inline="always")
 def _deliver(w, v, qk, qs, qsrc, qval, n, seq, rng, s):
     """One popped entry: a 500-wide row and 1-2 pushes, or a 10-wide readout row."""
     if s < 500:
@@ -60,7 +66,7 @@ def _deliver(w, v, qk, qs, qsrc, qval, n, seq, rng, s):
         m = 1 + int((rng >> np.uint64(33)) & np.uint64(1))
         for _ in range(m):
             rng = _lcg(rng)
-            key = -1.0 - float((rng >> np.uint64(11)) & np.uint64(0xFFFF)) / 65536.0 * 0.15
+            key = _key(rng, 0.15)
             tgt = 500 + _below(rng, 500)
             _heap_push(qk, qs, qsrc, qval, n, key, seq, tgt, 1.0)
             n += 1
@@ -87,7 +93,7 @@ def _step(w, v, qk, qs, qsrc, qval, n, seq, rng):
 def _burst(qk, qs, qsrc, qval, n, seq, rng):
     for _ in range(51):
         rng = _lcg(rng)
-        key = -1.0 - float((rng >> np.uint64(11)) & np.uint64(0xFFFF)) / 65536.0
+        key = _key(rng, 1.0)
         _heap_push(qk, qs, qsrc, qval, n, key, seq, _below(rng, 500), 1.0)
         n += 1
         seq += 1
